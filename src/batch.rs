@@ -1,0 +1,382 @@
+//! Batches: what the reading thread hands to the writing thread.
+//!
+//! A batch owns one byte arena that holds every decoded value of its rows, so
+//! a row is a fixed array of [`Cell`]s pointing into it and the writer can
+//! bind the values to SQLite without copying them. Batches travel back empty
+//! and are reused: in steady state nothing is allocated per line.
+
+use std::io::Write;
+
+use crate::json;
+use crate::reader::{LONG_LINE_HEAD, Line, TAIL_KEEP};
+use crate::scan::{Envelope, Key, MetaKey, MetaScanner, Token};
+
+/// Columns of `sse_lines` after `id`, in the contract's physical order.
+pub const COLUMNS: [&str; 13] = [
+    "event",
+    "t",
+    "flow_id",
+    "round",
+    "data_count",
+    "sid",
+    "meta_ver",
+    "meta_pid",
+    "meta_cwd",
+    "meta_turn_id",
+    "metadata",
+    "extra",
+    "line",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    /// `arena[start..start + len]`, valid UTF-8.
+    Text {
+        start: usize,
+        len: usize,
+    },
+}
+
+pub type Row = [Cell; COLUMNS.len()];
+
+#[derive(Clone, Copy, Debug)]
+pub struct BadLine {
+    pub offset: u64,
+    pub reason: (usize, usize),
+    pub raw: (usize, usize),
+}
+
+/// Size limits at which a batch is handed over.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub lines: usize,
+    pub arena_bytes: usize,
+}
+
+#[derive(Default)]
+pub struct Batch {
+    pub arena: Vec<u8>,
+    pub rows: Vec<Row>,
+    pub bad: Vec<BadLine>,
+    pub lines: u64,
+    pub blank: u64,
+    /// Source offset just past the batch's last line.
+    pub end_offset: u64,
+    /// Source bytes just before `end_offset` (the resume fingerprint).
+    pub tail: Vec<u8>,
+}
+
+impl Batch {
+    pub fn with_limits(limits: Limits) -> Self {
+        Batch {
+            arena: Vec::with_capacity(limits.arena_bytes + (limits.arena_bytes >> 2)),
+            rows: Vec::with_capacity(limits.lines),
+            bad: Vec::new(),
+            tail: Vec::with_capacity(TAIL_KEEP),
+            ..Batch::default()
+        }
+    }
+
+    pub fn is_full(&self, limits: Limits) -> bool {
+        self.lines as usize >= limits.lines || self.arena.len() >= limits.arena_bytes
+    }
+
+    /// Empties the batch for reuse, returning the memory a huge line made it
+    /// take beyond its usual size.
+    pub fn clear(&mut self, limits: Limits) {
+        self.arena.clear();
+        self.rows.clear();
+        self.bad.clear();
+        self.lines = 0;
+        self.blank = 0;
+        let usual = limits.arena_bytes + (limits.arena_bytes >> 2);
+        if self.arena.capacity() > 2 * usual {
+            self.arena.shrink_to(usual);
+        }
+    }
+
+    pub fn text(&self, start: usize, len: usize) -> &[u8] {
+        &self.arena[start..start + len]
+    }
+}
+
+/// Turns lines into rows or bad lines of a batch. Owns the scanners' scratch
+/// space so that it is allocated once per run, not once per line.
+#[derive(Default)]
+pub struct Builder {
+    env: Envelope,
+    meta: MetaScanner,
+    meta_text: Vec<u8>,
+    /// The limit a line's length must stay within to be stored as a row.
+    pub max_line: usize,
+}
+
+impl Builder {
+    pub fn new(max_line: usize) -> Self {
+        Builder {
+            max_line,
+            ..Builder::default()
+        }
+    }
+
+    pub fn push(&mut self, batch: &mut Batch, line: &Line<'_>) {
+        batch.lines += 1;
+        match *line {
+            Line::Text { bytes, offset } => self.push_text(batch, bytes, offset),
+            Line::TooLong { head, len, offset } => {
+                let reason = format_args!(
+                    "line of {len} bytes exceeds the {} bytes one SQLite value can hold; \
+                     raw holds its first {} bytes",
+                    self.max_line,
+                    head.len().min(LONG_LINE_HEAD)
+                );
+                push_bad(batch, offset, reason, head);
+            }
+        }
+    }
+
+    fn push_text(&mut self, batch: &mut Batch, line: &[u8], offset: u64) {
+        if crate::scan::is_blank(line) {
+            batch.blank += 1;
+            return;
+        }
+        if let Err(e) = std::str::from_utf8(line) {
+            let reason = format_args!("invalid UTF-8 at byte {}", e.valid_up_to());
+            return push_bad(batch, offset, reason, line);
+        }
+        if let Err(e) = self.env.scan(line) {
+            return push_bad(batch, offset, format_args!("{e}"), line);
+        }
+        let row = self.build_row(&mut batch.arena, line);
+        batch.rows.push(row);
+    }
+
+    fn build_row(&mut self, arena: &mut Vec<u8>, line: &[u8]) -> Row {
+        let env = &self.env;
+        let text = |arena: &mut Vec<u8>, key| text_cell(arena, line, env.get(key));
+        let event = text(arena, Key::Event);
+        let t = text(arena, Key::T);
+        let flow_id = text(arena, Key::FlowId);
+        let round = text(arena, Key::Round);
+        let data_count = int_cell(arena, line, env.get(Key::DataCount));
+        let sid = text(arena, Key::Sid);
+
+        // The metadata value is decoded once into `meta_text`, stored from
+        // there, and scanned there for the meta columns.
+        let metadata = env.get(Key::Metadata);
+        let has_meta = match metadata {
+            Some(tok @ (Token::Str(_) | Token::Raw { .. })) => {
+                self.meta_text.clear();
+                decode_token(&mut self.meta_text, line, tok);
+                self.meta.scan(&self.meta_text)
+            }
+            _ => false,
+        };
+        let mut meta = [Cell::Null; MetaKey::COUNT];
+        for (i, cell) in meta.iter_mut().enumerate() {
+            let inner = if has_meta { self.meta.found[i] } else { None };
+            let is_pid = i == MetaKey::Pid as usize;
+            *cell = match inner {
+                Some(tok) if tok != Token::Null => value_cell(arena, &self.meta_text, tok, is_pid),
+                _ => value_cell_opt(arena, line, env.top_meta[i], is_pid),
+            };
+        }
+        let metadata = match metadata {
+            Some(Token::Str(_) | Token::Raw { .. }) => put(arena, &self.meta_text),
+            _ => Cell::Null,
+        };
+        let extra = extra_cell(arena, line, env);
+        let line_cell = text(arena, Key::Line);
+        [
+            event,
+            t,
+            flow_id,
+            round,
+            data_count,
+            sid,
+            meta[MetaKey::Ver as usize],
+            meta[MetaKey::Pid as usize],
+            meta[MetaKey::Cwd as usize],
+            meta[MetaKey::TurnId as usize],
+            metadata,
+            extra,
+            line_cell,
+        ]
+    }
+}
+
+fn push_bad(batch: &mut Batch, offset: u64, reason: std::fmt::Arguments<'_>, raw: &[u8]) {
+    let start = batch.arena.len();
+    // Writing into a Vec cannot fail.
+    let _ = batch.arena.write_fmt(reason);
+    let reason = (start, batch.arena.len() - start);
+    let raw_start = batch.arena.len();
+    batch.arena.extend_from_slice(raw);
+    batch.bad.push(BadLine {
+        offset,
+        reason,
+        raw: (raw_start, raw.len()),
+    });
+}
+
+fn put(arena: &mut Vec<u8>, bytes: &[u8]) -> Cell {
+    let start = arena.len();
+    arena.extend_from_slice(bytes);
+    Cell::Text {
+        start,
+        len: bytes.len(),
+    }
+}
+
+/// Appends a token's value: strings decoded, anything else as raw JSON text.
+fn decode_token(out: &mut Vec<u8>, src: &[u8], tok: Token) {
+    match tok {
+        Token::Null => {}
+        Token::Str(s) if s.escaped => json::unescape_into(&src[s.start..s.end], out),
+        Token::Str(s) => out.extend_from_slice(&src[s.start..s.end]),
+        Token::Raw { start, end } => out.extend_from_slice(&src[start..end]),
+    }
+}
+
+fn text_cell(arena: &mut Vec<u8>, src: &[u8], tok: Option<Token>) -> Cell {
+    value_cell_opt(arena, src, tok, false)
+}
+
+fn int_cell(arena: &mut Vec<u8>, src: &[u8], tok: Option<Token>) -> Cell {
+    value_cell_opt(arena, src, tok, true)
+}
+
+fn value_cell_opt(arena: &mut Vec<u8>, src: &[u8], tok: Option<Token>, integer: bool) -> Cell {
+    match tok {
+        None => Cell::Null,
+        Some(tok) => value_cell(arena, src, tok, integer),
+    }
+}
+
+/// A column value. For INTEGER columns a plain decimal integer is bound as
+/// one; anything else is bound as text and left to the column's affinity, as
+/// SQLite would treat the same text from any other client.
+fn value_cell(arena: &mut Vec<u8>, src: &[u8], tok: Token, integer: bool) -> Cell {
+    if tok == Token::Null {
+        return Cell::Null;
+    }
+    let start = arena.len();
+    decode_token(arena, src, tok);
+    if integer && let Some(v) = parse_i64(&arena[start..]) {
+        arena.truncate(start);
+        return Cell::Int(v);
+    }
+    Cell::Text {
+        start,
+        len: arena.len() - start,
+    }
+}
+
+/// `-?[0-9]+` within i64, the text SQLite's INTEGER affinity turns into
+/// exactly this integer; anything else is left to SQLite.
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = (d - b'0') as i64;
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+/// The `extra` object: every member without a column, raw, in input order.
+fn extra_cell(arena: &mut Vec<u8>, line: &[u8], env: &Envelope) -> Cell {
+    if env.extra.is_empty() {
+        return Cell::Null;
+    }
+    let start = arena.len();
+    arena.push(b'{');
+    for (i, m) in env.extra.iter().enumerate() {
+        if i > 0 {
+            arena.push(b',');
+        }
+        arena.push(b'"');
+        arena.extend_from_slice(&line[m.key.0..m.key.1]);
+        arena.extend_from_slice(b"\":");
+        arena.extend_from_slice(&line[m.value.0..m.value.1]);
+    }
+    arena.push(b'}');
+    Cell::Text {
+        start,
+        len: arena.len() - start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row_of(line: &str) -> (Batch, Row) {
+        let mut batch = Batch::default();
+        let mut b = Builder::new(usize::MAX);
+        b.push(
+            &mut batch,
+            &Line::Text {
+                bytes: line.as_bytes(),
+                offset: 0,
+            },
+        );
+        assert!(batch.bad.is_empty(), "{line}");
+        let row = batch.rows[0];
+        (batch, row)
+    }
+
+    fn show(batch: &Batch, cell: Cell) -> String {
+        match cell {
+            Cell::Null => "NULL".into(),
+            Cell::Int(v) => v.to_string(),
+            Cell::Text { start, len } => {
+                String::from_utf8(batch.text(start, len).to_vec()).unwrap()
+            }
+        }
+    }
+
+    #[test]
+    fn meta_columns_come_from_metadata_then_top_level() {
+        let (b, r) = row_of(
+            r#"{"event":"e","line":"data: {\"pid\":7}","metadata":"{\"pid\":59784,\"ver\":\"v\",\"cwd\":null}","cwd":"/top","pid":"1","data_count":"42"}"#,
+        );
+        let cols: Vec<String> = r.iter().map(|&c| show(&b, c)).collect();
+        assert_eq!(cols[4], "42");
+        assert_eq!(cols[6], "v");
+        assert_eq!(cols[7], "59784");
+        assert_eq!(cols[8], "/top");
+        assert_eq!(cols[9], "NULL");
+        assert_eq!(cols[10], r#"{"pid":59784,"ver":"v","cwd":null}"#);
+        assert_eq!(cols[11], r#"{"cwd":"/top","pid":"1"}"#);
+        assert_eq!(cols[12], r#"data: {"pid":7}"#);
+    }
+
+    #[test]
+    fn integers_only_when_exact() {
+        assert_eq!(parse_i64(b"-0"), Some(0));
+        assert_eq!(parse_i64(b"007"), Some(7));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"1.5"), None);
+        assert_eq!(parse_i64(b""), None);
+        assert_eq!(parse_i64(b"-"), None);
+    }
+}

@@ -1,0 +1,58 @@
+//! The resolved settings a run works from, derived once from the flags.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::cli::Args;
+use crate::db::Tuning;
+
+/// SQLite's default SQLITE_MAX_LENGTH bounds one value *and* one row record;
+/// the margin leaves room for the row's other columns.
+pub const SQLITE_MAX_VALUE: usize = 1_000_000_000 - (1 << 20);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `None` reads standard input.
+    pub input: Option<PathBuf>,
+    pub db: PathBuf,
+    pub from_scratch: bool,
+    pub historical: Tuning,
+    /// Lines per transaction in the backfill.
+    pub batch_rows: u64,
+    pub max_line: usize,
+    pub progress: bool,
+    pub summary: bool,
+}
+
+impl Config {
+    pub fn from_args(args: Args) -> Config {
+        let input = args.input.filter(|p| p.as_os_str() != "-");
+        Config {
+            input,
+            db: args.db,
+            from_scratch: args.from_scratch,
+            historical: Tuning {
+                cache_mb: args.historical_cache_mb.max(1),
+                page_size: std::env::var("XP_PAGE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(65536),
+                journal: std::env::var("XP_JOURNAL")
+                    .ok()
+                    .map(|v| &*v.leak())
+                    .unwrap_or("TRUNCATE"),
+                synchronous: std::env::var("XP_SYNC")
+                    .ok()
+                    .map(|v| &*v.leak())
+                    .unwrap_or("OFF"),
+            },
+            batch_rows: args.batch_rows,
+            max_line: args
+                .max_line_bytes
+                .unwrap_or(SQLITE_MAX_VALUE)
+                .min(SQLITE_MAX_VALUE),
+            progress: !args.quiet && std::io::stderr().is_terminal(),
+            summary: !args.quiet,
+        }
+    }
+}

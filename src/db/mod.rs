@@ -1,0 +1,242 @@
+//! The SQLite side: opening and checking a database, the contract's schema,
+//! mode settings, the index allowlist, and the stored ingest positions.
+
+mod stmt;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use stmt::RawStmt;
+
+/// `PRAGMA user_version` of the schema this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The allowlist of schema.md: small, hot lookup columns only.
+pub const INDEXES: [(&str, &str); 7] = [
+    ("idx_sse_flow_id", "flow_id"),
+    ("idx_sse_sid", "sid"),
+    ("idx_sse_t", "t"),
+    ("idx_sse_meta_pid", "meta_pid"),
+    ("idx_sse_meta_cwd", "meta_cwd"),
+    ("idx_sse_round", "round"),
+    ("idx_sse_meta_turn_id", "meta_turn_id"),
+];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sse_lines(
+    id INTEGER PRIMARY KEY,
+    event TEXT,
+    t TEXT,
+    flow_id TEXT,
+    round TEXT,
+    data_count INTEGER,
+    sid TEXT,
+    meta_ver TEXT,
+    meta_pid INTEGER,
+    meta_cwd TEXT,
+    meta_turn_id TEXT,
+    metadata TEXT,
+    extra TEXT,
+    line TEXT
+);
+CREATE TABLE IF NOT EXISTS bad_lines(
+    id INTEGER PRIMARY KEY,
+    src_offset INTEGER,
+    reason TEXT,
+    raw BLOB
+);
+-- One row per input source. `offset` is the byte just past the last line
+-- whose rows are committed; it is written in the same transaction as them.
+CREATE TABLE IF NOT EXISTS ingest_sources(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    dev INTEGER,
+    ino INTEGER,
+    head BLOB,
+    offset INTEGER NOT NULL,
+    tail BLOB,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+    updated_at TEXT
+);
+";
+
+pub const INSERT_ROW: &str = "INSERT INTO sse_lines(event, t, flow_id, round, data_count, sid, \
+     meta_ver, meta_pid, meta_cwd, meta_turn_id, metadata, extra, line) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+pub const INSERT_BAD: &str = "INSERT INTO bad_lines(src_offset, reason, raw) VALUES (?1, ?2, ?3)";
+
+/// Settings that differ between a bulk backfill and live following.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    pub cache_mb: u64,
+    pub page_size: u32,
+    pub journal: &'static str,
+    pub synchronous: &'static str,
+}
+
+/// Opens (creating if needed) and checks a database, bringing its schema to
+/// [`SCHEMA_VERSION`]. Nothing is written to a file that turns out not to be
+/// an ingestor database of this version or older.
+pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
+    let display = path.display();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot create database {display}: folder {} does not exist",
+            dir.display()
+        );
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open database {display}"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                anyhow::anyhow!("{display} is not a SQLite database")
+            }
+            _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
+        })?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "{display} has schema version {version}, newer than this ingestor's \
+             {SCHEMA_VERSION}: upgrade ingestor"
+        );
+    }
+    let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
+    if fresh {
+        // Only takes effect before the first table exists.
+        conn.pragma_update(None, "page_size", tuning.page_size)?;
+    }
+    apply(&conn, tuning)?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .with_context(|| format!("cannot write the schema into {display}"))?;
+    }
+    drop_stray_indexes(&conn)?;
+    Ok(conn)
+}
+
+/// Applies a mode's settings; safe to call again to switch modes.
+pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
+    // `journal_mode` answers with the mode in force, which is not an error
+    // when it differs (e.g. WAL kept by another connection).
+    let _: String = conn.pragma_update_and_check(None, "journal_mode", t.journal, |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", t.synchronous)?;
+    conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
+    conn.pragma_update(None, "temp_store", "FILE")?;
+    Ok(())
+}
+
+/// Drops `idx_sse_*` indexes that are not on the allowlist (a large TEXT
+/// index would cripple every insert); other indexes belong to the user.
+fn drop_stray_indexes(conn: &Connection) -> Result<()> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        if !INDEXES.iter().any(|(n, _)| *n == name) {
+            conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the allowlisted indexes exist (a completed earlier run built them).
+pub fn has_indexes(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Builds the allowlisted indexes that are missing.
+pub fn create_indexes(conn: &Connection) -> Result<()> {
+    for (name, column) in INDEXES {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON sse_lines({column})"
+        ))
+        .with_context(|| format!("cannot build index {name}"))?;
+    }
+    Ok(())
+}
+
+/// A source's stored identity and position.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceRow {
+    pub id: i64,
+    pub path: String,
+    pub dev: Option<i64>,
+    pub ino: Option<i64>,
+    pub head: Vec<u8>,
+    pub offset: u64,
+    pub tail: Vec<u8>,
+}
+
+/// The most recent source recorded under `path`.
+pub fn last_source(conn: &Connection, path: &str) -> Result<Option<SourceRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, path, dev, ino, head, offset, tail FROM ingest_sources \
+             WHERE path = ?1 ORDER BY id DESC LIMIT 1",
+            [path],
+            |r| {
+                Ok(SourceRow {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    dev: r.get(2)?,
+                    ino: r.get(3)?,
+                    head: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+                    offset: r.get::<_, i64>(5)? as u64,
+                    tail: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Records a new source starting at `offset`; returns its id.
+pub fn insert_source(conn: &Connection, s: &SourceRow) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO ingest_sources(path, dev, ino, head, offset, tail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![s.path, s.dev, s.ino, s.head, s.offset as i64, s.tail],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Moves a source's committed position; call inside the transaction that
+/// holds the rows up to `offset`.
+pub fn save_position(conn: &Connection, id: i64, offset: u64, tail: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE ingest_sources SET offset = ?2, tail = ?3, \
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ?1",
+    )?
+    .execute(params![id, offset as i64, tail])?;
+    Ok(())
+}
+
+/// Folds a database's WAL back into it and leaves it in rollback mode, so that
+/// renaming another file over it cannot pair the new file with a stale WAL.
+pub fn retire_wal(path: &Path) -> Result<()> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if !Path::new(&wal).exists() {
+        return Ok(());
+    }
+    let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let _: String = conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+    Ok(())
+}

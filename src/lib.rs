@@ -1,0 +1,23 @@
+//! `ingestor`: SSE JSONL logs into SQLite, as fast as SQLite allows.
+//!
+//! The pipeline, in the order data flows: [`reader`] frames lines, [`scan`]
+//! (over [`json`]'s lexical pieces) reads each envelope, [`batch`] turns it
+//! into a row of cells, [`pipeline`] moves batches between a scanning thread
+//! and the [`db`] writer. [`source`] decides where reading starts; [`run`]
+//! ties one run together from a resolved [`config::Config`].
+
+#[cfg(not(unix))]
+compile_error!("ingestor needs a Unix-like system (Linux or macOS)");
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod json;
+pub mod mem;
+pub mod pipeline;
+pub mod reader;
+pub mod report;
+pub mod run;
+pub mod scan;
+pub mod source;

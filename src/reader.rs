@@ -1,0 +1,338 @@
+//! Line framing over any byte source, with bounded memory.
+//!
+//! Modelled on grep-searcher's line buffer: one buffer, read into in place,
+//! that grows (doubling) while a line does not fit and shrinks back to its
+//! initial size once the long line has gone. A line longer than `max_line`
+//! is never held whole: its first [`LONG_LINE_HEAD`] bytes are kept and the
+//! rest is counted and dropped, so a 10 GB line costs 1 MiB.
+
+use std::io::{self, Read};
+
+use memchr::memchr;
+
+/// How much of an over-long line is kept for `bad_lines.raw`.
+pub const LONG_LINE_HEAD: usize = 1 << 20;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Smallest line buffer: room for the kept tail plus a short line.
+const MIN_BUFFER: usize = 4 * TAIL_KEEP;
+
+/// How many bytes before the current offset stay readable through `tail`.
+pub const TAIL_KEEP: usize = 64;
+
+/// What happens to an unterminated last line at end of input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One-shot run: the input is complete, a last line without `\n` counts.
+    ToEof,
+    /// Following a growing source: a writer may be half-way through the last
+    /// line, so it is taken only once its newline arrives.
+    Follow,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A complete line without its terminator (`\n` or `\r\n`).
+    Text { bytes: &'a [u8], offset: u64 },
+    /// A line over the limit: its first bytes and its full length.
+    TooLong {
+        head: &'a [u8],
+        len: u64,
+        offset: u64,
+    },
+}
+
+pub struct LineReader<R> {
+    src: R,
+    /// `buf[start..end]` holds unconsumed input; `buf.len()` is the capacity
+    /// in use (kept initialised so reads go straight into it).
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// `buf[start..scanned]` is known to hold no newline.
+    scanned: usize,
+    /// Source offset of `buf[0]`.
+    base: u64,
+    initial: usize,
+    max_line: usize,
+    bom_pending: bool,
+    long: LongLine,
+}
+
+#[derive(Default)]
+struct LongLine {
+    head: Vec<u8>,
+    len: u64,
+    offset: u64,
+    active: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// `offset` is where `src` is positioned; a BOM is skipped only at 0.
+    pub fn new(src: R, offset: u64, initial: usize, max_line: usize) -> Self {
+        LineReader {
+            src,
+            buf: vec![0; initial.max(MIN_BUFFER)],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            base: offset,
+            initial: initial.max(MIN_BUFFER),
+            max_line,
+            bom_pending: offset == 0,
+            long: LongLine::default(),
+        }
+    }
+
+    /// Source offset just past the last line returned.
+    pub fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Up to [`TAIL_KEEP`] source bytes just before `offset()` (fewer only
+    /// when less than that has been read since the reader started): the fingerprint of a resume point.
+    pub fn tail(&self) -> &[u8] {
+        &self.buf[self.start.saturating_sub(TAIL_KEEP)..self.start]
+    }
+
+    /// Bytes currently held for an incomplete line (a follower's backlog).
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Memory held by the line buffer.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.src
+    }
+
+    /// The next complete line, or `None` when the input has no more for now.
+    pub fn next_line(&mut self, framing: Framing) -> io::Result<Option<Line<'_>>> {
+        loop {
+            if self.long.active {
+                if let Some(nl) = memchr(b'\n', &self.buf[self.start..self.end]) {
+                    self.long.len += nl as u64;
+                    self.start += nl + 1;
+                    self.scanned = self.start;
+                    self.long.active = false;
+                    return Ok(Some(self.long_line()));
+                }
+                self.long.len += (self.end - self.start) as u64;
+                self.start = self.end;
+                self.scanned = self.end;
+            } else if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
+                let nl = self.scanned + nl;
+                let offset = self.base + self.start as u64;
+                let mut line = &self.buf[self.start..nl];
+                if let [rest @ .., b'\r'] = line {
+                    line = rest;
+                }
+                self.start = nl + 1;
+                self.scanned = self.start;
+                return Ok(Some(Line::Text {
+                    bytes: line,
+                    offset,
+                }));
+            } else {
+                self.scanned = self.end;
+                if self.end - self.start > self.max_line {
+                    self.begin_long_line();
+                    continue;
+                }
+            }
+            if self.fill()? == 0 {
+                return Ok(self.at_end(framing));
+            }
+        }
+    }
+
+    fn long_line(&self) -> Line<'_> {
+        Line::TooLong {
+            head: &self.long.head,
+            len: self.long.len,
+            offset: self.long.offset,
+        }
+    }
+
+    /// Moves an over-limit partial line out of the buffer, keeping its head.
+    fn begin_long_line(&mut self) {
+        let pending = &self.buf[self.start..self.end];
+        self.long.head.clear();
+        self.long
+            .head
+            .extend_from_slice(&pending[..pending.len().min(LONG_LINE_HEAD)]);
+        self.long.len = pending.len() as u64;
+        self.long.offset = self.base + self.start as u64;
+        self.long.active = true;
+        self.start = self.end;
+        self.scanned = self.end;
+    }
+
+    fn at_end(&mut self, framing: Framing) -> Option<Line<'_>> {
+        if framing == Framing::Follow {
+            return None;
+        }
+        if self.long.active {
+            self.long.active = false;
+            return Some(self.long_line());
+        }
+        if self.start == self.end {
+            return None;
+        }
+        let offset = self.base + self.start as u64;
+        let line = &self.buf[self.start..self.end];
+        self.start = self.end;
+        self.scanned = self.end;
+        Some(Line::Text {
+            bytes: line.strip_suffix(b"\r").unwrap_or(line),
+            offset,
+        })
+    }
+
+    /// Makes room and reads once; returns the number of bytes read.
+    fn fill(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let n = loop {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.end += n;
+        if self.bom_pending && (self.end >= BOM.len() || n == 0) {
+            self.bom_pending = false;
+            if self.buf[..self.end].starts_with(BOM) {
+                self.start = BOM.len();
+                self.scanned = self.start;
+            }
+        }
+        Ok(n)
+    }
+
+    fn make_room(&mut self) {
+        // Compaction keeps the last TAIL_KEEP consumed bytes: they fingerprint
+        // the resume point (see `tail`).
+        let keep = self.start.min(TAIL_KEEP);
+        let from = self.start - keep;
+        let live = self.end - from;
+        if from > 0 && (self.end == self.buf.len() || self.buf.len() > self.initial || live == keep)
+        {
+            self.buf.copy_within(from..self.end, 0);
+            self.base += from as u64;
+            self.scanned -= from;
+            self.start = keep;
+            self.end = live;
+        }
+        if self.buf.len() > self.initial && live <= self.initial / 2 {
+            // The long line has gone: give its memory back.
+            self.buf.truncate(self.initial);
+            self.buf.shrink_to_fit();
+        }
+        if self.end == self.buf.len() {
+            let grown =
+                (self.buf.len() * 2).min(self.max_line.saturating_add(2).max(self.buf.len() + 1));
+            self.buf.resize(grown, 0);
+        }
+        if !self.long.active && self.long.head.capacity() > 0 {
+            self.long.head = Vec::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that hands out at most `chunk` bytes per read, as pipes do.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(self.chunk).min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn frame(
+        data: &[u8],
+        chunk: usize,
+        initial: usize,
+        max: usize,
+    ) -> Vec<(String, u64, Option<u64>)> {
+        let mut r = LineReader::new(Trickle { data, chunk }, 0, initial, max);
+        let mut out = Vec::new();
+        while let Some(line) = r.next_line(Framing::ToEof).unwrap() {
+            out.push(match line {
+                Line::Text { bytes, offset } => {
+                    (String::from_utf8_lossy(bytes).into(), offset, None)
+                }
+                Line::TooLong { head, len, offset } => {
+                    (String::from_utf8_lossy(head).into(), offset, Some(len))
+                }
+            });
+        }
+        assert!(
+            r.capacity() <= initial.max(MIN_BUFFER),
+            "buffer shrinks back after long lines"
+        );
+        out
+    }
+
+    #[test]
+    fn frames_lines_across_any_chunking() {
+        let data = b"\xEF\xBB\xBFab\r\n\ncd\n\xEF\xBB\xBFx\nlast";
+        let want = vec![
+            ("ab".to_string(), 3, None),
+            ("".to_string(), 7, None),
+            ("cd".to_string(), 8, None),
+            ("\u{feff}x".to_string(), 11, None),
+            ("last".to_string(), 16, None),
+        ];
+        for chunk in 1..data.len() + 1 {
+            assert_eq!(frame(data, chunk, 64, 1 << 20), want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn long_lines_grow_the_buffer_then_shrink_it() {
+        let long = "y".repeat(10_000);
+        let data = format!("a\n{long}\nb\n");
+        let lines = frame(data.as_bytes(), 4096, 64, 1 << 20);
+        assert_eq!(lines[1], (long, 2, None));
+        assert_eq!(lines[2], ("b".to_string(), 10_003, None));
+    }
+
+    #[test]
+    fn over_limit_lines_keep_only_their_head() {
+        let long = "z".repeat(5000);
+        let data = format!("a\n{long}\nb\n{long}");
+        let lines = frame(data.as_bytes(), 100, 64, 1000);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[1].2, Some(5000));
+        assert_eq!(lines[1].1, 2);
+        assert_eq!(lines[2], ("b".to_string(), 5003, None));
+        assert_eq!(lines[3].2, Some(5000));
+    }
+
+    #[test]
+    fn follow_waits_for_the_newline() {
+        let mut r = LineReader::new(io::Cursor::new(b"a\nhalf".to_vec()), 0, 64, 1 << 20);
+        assert!(matches!(
+            r.next_line(Framing::Follow).unwrap(),
+            Some(Line::Text { bytes: b"a", .. })
+        ));
+        assert_eq!(r.next_line(Framing::Follow).unwrap(), None);
+        assert_eq!(r.offset(), 2);
+        assert_eq!(r.pending(), 4);
+    }
+}

@@ -1,0 +1,346 @@
+//! The envelope scanner: checks one line's top-level grammar and picks out the
+//! known keys wherever they stand, without building a JSON tree.
+//!
+//! String bodies are skipped with a memchr search for `"` and `\`; nested
+//! objects and arrays are only checked for balance (the contract keeps them
+//! raw). Values come back as [`Token`]s, spans into the line, so nothing is
+//! copied or decoded here; the batch builder decides what to decode.
+
+use crate::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
+
+/// Top-level keys that have their own column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Event,
+    T,
+    FlowId,
+    Round,
+    DataCount,
+    Sid,
+    Metadata,
+    Line,
+}
+
+impl Key {
+    pub const COUNT: usize = 8;
+
+    fn from_name(name: &[u8]) -> Option<Key> {
+        Some(match name {
+            b"event" => Key::Event,
+            b"t" => Key::T,
+            b"flow_id" => Key::FlowId,
+            b"round" => Key::Round,
+            b"data_count" => Key::DataCount,
+            b"sid" => Key::Sid,
+            b"metadata" => Key::Metadata,
+            b"line" => Key::Line,
+            _ => return None,
+        })
+    }
+}
+
+/// Keys read from inside the metadata value, with a top-level fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaKey {
+    Ver,
+    Pid,
+    Cwd,
+    TurnId,
+}
+
+impl MetaKey {
+    pub const COUNT: usize = 4;
+
+    fn from_name(name: &[u8]) -> Option<MetaKey> {
+        Some(match name {
+            b"ver" => MetaKey::Ver,
+            b"pid" => MetaKey::Pid,
+            b"cwd" => MetaKey::Cwd,
+            b"turn_id" => MetaKey::TurnId,
+            _ => return None,
+        })
+    }
+}
+
+/// One JSON value inside the buffer that was scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
+    Null,
+    Str(StrSpan),
+    /// Any other value (number, boolean, object, array): its raw text.
+    Raw {
+        start: usize,
+        end: usize,
+    },
+}
+
+/// A member whose key has no column: kept raw for the `extra` object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The key's raw body, escapes and all (it is re-emitted as is).
+    pub key: (usize, usize),
+    pub value: (usize, usize),
+}
+
+/// What one line holds. Reused from line to line so that scanning allocates
+/// nothing once its vectors have grown.
+#[derive(Debug, Default)]
+pub struct Envelope {
+    pub known: [Option<Token>; Key::COUNT],
+    /// Top-level `ver`/`pid`/`cwd`/`turn_id`: fallbacks for the meta columns.
+    pub top_meta: [Option<Token>; MetaKey::COUNT],
+    pub extra: Vec<Member>,
+    key_scratch: Vec<u8>,
+    stack: Vec<u8>,
+}
+
+impl Envelope {
+    pub fn get(&self, key: Key) -> Option<Token> {
+        self.known[key as usize]
+    }
+
+    /// Scans `line`, which must already be valid UTF-8, as an envelope.
+    pub fn scan(&mut self, line: &[u8]) -> Result<(), SyntaxError> {
+        self.known = [None; Key::COUNT];
+        self.top_meta = [None; MetaKey::COUNT];
+        self.extra.clear();
+        let Envelope {
+            known,
+            top_meta,
+            extra,
+            key_scratch,
+            stack,
+        } = self;
+        let end = walk_object(
+            line,
+            skip_ws(line, 0),
+            stack,
+            key_scratch,
+            |name, key, value| {
+                if let Some(k) = Key::from_name(name) {
+                    known[k as usize] = Some(value);
+                    return;
+                }
+                if let Some(m) = MetaKey::from_name(name) {
+                    top_meta[m as usize] = Some(value);
+                }
+                extra.push(Member {
+                    key,
+                    value: value.raw_span(),
+                });
+            },
+        )?;
+        let end = skip_ws(line, end);
+        if end != line.len() {
+            return Err(SyntaxError::new(end, "unexpected data after the object"));
+        }
+        Ok(())
+    }
+}
+
+/// The `ver`/`pid`/`cwd`/`turn_id` members found inside a metadata text.
+#[derive(Debug, Default)]
+pub struct MetaScanner {
+    pub found: [Option<Token>; MetaKey::COUNT],
+    key_scratch: Vec<u8>,
+    stack: Vec<u8>,
+}
+
+impl MetaScanner {
+    /// Scans a metadata JSON text (already decoded). Returns false when it is
+    /// not a JSON object, in which case only the top-level fallbacks apply.
+    pub fn scan(&mut self, text: &[u8]) -> bool {
+        self.found = [None; MetaKey::COUNT];
+        let MetaScanner {
+            found,
+            key_scratch,
+            stack,
+        } = self;
+        let walked = walk_object(
+            text,
+            skip_ws(text, 0),
+            stack,
+            key_scratch,
+            |name, _, value| {
+                if let Some(m) = MetaKey::from_name(name) {
+                    found[m as usize] = Some(value);
+                }
+            },
+        );
+        let ok = matches!(walked, Ok(end) if skip_ws(text, end) == text.len());
+        if !ok {
+            self.found = [None; MetaKey::COUNT];
+        }
+        ok
+    }
+}
+
+impl Token {
+    /// The value's raw JSON text span, quotes included for strings.
+    pub fn raw_span(self) -> (usize, usize) {
+        match self {
+            Token::Null => (0, 0),
+            Token::Str(s) => (s.start - 1, s.end + 1),
+            Token::Raw { start, end } => (start, end),
+        }
+    }
+}
+
+/// Walks the members of the object whose `{` is at `open`, calling
+/// `member(decoded_name, raw_key_span, value)` for each in order; returns the
+/// position just past the closing `}`.
+fn walk_object(
+    buf: &[u8],
+    open: usize,
+    stack: &mut Vec<u8>,
+    key_scratch: &mut Vec<u8>,
+    mut member: impl FnMut(&[u8], (usize, usize), Token),
+) -> Result<usize, SyntaxError> {
+    if buf.get(open) != Some(&b'{') {
+        return Err(SyntaxError::new(open, "expected '{'"));
+    }
+    let mut i = skip_ws(buf, open + 1);
+    if buf.get(i) == Some(&b'}') {
+        return Ok(i + 1);
+    }
+    loop {
+        if buf.get(i) != Some(&b'"') {
+            return Err(SyntaxError::new(i, "expected a key"));
+        }
+        let key = json::scan_string(buf, i)?;
+        i = skip_ws(buf, key.end + 1);
+        if buf.get(i) != Some(&b':') {
+            return Err(SyntaxError::new(i, "expected ':'"));
+        }
+        i = skip_ws(buf, i + 1);
+        let (value, end) = scan_value(buf, i, stack)?;
+        let name = if key.escaped {
+            key_scratch.clear();
+            json::unescape_into(&buf[key.start..key.end], key_scratch);
+            &key_scratch[..]
+        } else {
+            &buf[key.start..key.end]
+        };
+        member(name, (key.start, key.end), value);
+        i = skip_ws(buf, end);
+        match buf.get(i) {
+            Some(b',') => i = skip_ws(buf, i + 1),
+            Some(b'}') => return Ok(i + 1),
+            _ => return Err(SyntaxError::new(i, "expected ',' or '}'")),
+        }
+    }
+}
+
+/// Scans one value at `i`; returns it and the position just past it.
+fn scan_value(buf: &[u8], i: usize, stack: &mut Vec<u8>) -> Result<(Token, usize), SyntaxError> {
+    match buf.get(i) {
+        Some(b'"') => {
+            let s = json::scan_string(buf, i)?;
+            Ok((Token::Str(s), s.end + 1))
+        }
+        Some(b'{' | b'[') => {
+            let end = json::skip_nested(buf, i, stack)?;
+            Ok((Token::Raw { start: i, end }, end))
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let end = json::scan_number(buf, i)?;
+            Ok((Token::Raw { start: i, end }, end))
+        }
+        Some(b'n') if buf[i..].starts_with(b"null") => {
+            let end = json::scan_literal(buf, i)?;
+            Ok((Token::Null, end))
+        }
+        Some(b't' | b'f') => {
+            let end = json::scan_literal(buf, i)?;
+            Ok((Token::Raw { start: i, end }, end))
+        }
+        Some(_) => Err(SyntaxError::new(i, "expected a value")),
+        None => Err(SyntaxError::new(i, "unexpected end of line")),
+    }
+}
+
+/// Whether a line is empty or only JSON white space (skipped, counted).
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|&b| is_ws(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &[u8], t: Option<Token>) -> Option<String> {
+        match t? {
+            Token::Null => None,
+            Token::Str(s) => {
+                let mut out = Vec::new();
+                json::unescape_into(&line[s.start..s.end], &mut out);
+                Some(String::from_utf8(out).unwrap())
+            }
+            Token::Raw { start, end } => {
+                Some(String::from_utf8(line[start..end].to_vec()).unwrap())
+            }
+        }
+    }
+
+    #[test]
+    fn picks_known_keys_in_any_order_and_leaves_lookalikes() {
+        let line = br#"{"line":"data: {\"event\":\"x\",\"sid\":\"fake\"}","sid":"s1","event":"e","pid":"81551","x":{"event":1}}"#;
+        let mut env = Envelope::default();
+        env.scan(line).unwrap();
+        assert_eq!(text(line, env.get(Key::Event)).as_deref(), Some("e"));
+        assert_eq!(text(line, env.get(Key::Sid)).as_deref(), Some("s1"));
+        assert_eq!(
+            text(line, env.get(Key::Line)).as_deref(),
+            Some(r#"data: {"event":"x","sid":"fake"}"#)
+        );
+        assert_eq!(
+            text(line, env.top_meta[MetaKey::Pid as usize]).as_deref(),
+            Some("81551")
+        );
+        let keys: Vec<&[u8]> = env.extra.iter().map(|m| &line[m.key.0..m.key.1]).collect();
+        assert_eq!(keys, [&b"pid"[..], b"x"]);
+    }
+
+    #[test]
+    fn last_duplicate_wins_and_escaped_keys_match() {
+        let line = br#"{"event":"a","ev\u0065nt":"b"}"#;
+        let mut env = Envelope::default();
+        env.scan(line).unwrap();
+        assert_eq!(text(line, env.get(Key::Event)).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_object() {
+        let mut env = Envelope::default();
+        for bad in [
+            &b"[1]"[..],
+            b"{}{}",
+            b"{\"a\":1",
+            b"{\"a\" 1}",
+            b"{\"a\":1,}",
+            b"{,}",
+            b"\"s\"",
+            b"{\"a\":tru}",
+            b"{\"a\":nul}",
+            b"{\"a\":01}",
+            b"{\"a\":1}x",
+        ] {
+            assert!(env.scan(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        env.scan(b"  { } ").unwrap();
+        env.scan(b"{ \"a\" : [1,,2] , \"b\":null}").unwrap();
+    }
+
+    #[test]
+    fn metadata_text_must_be_an_object() {
+        let mut meta = MetaScanner::default();
+        assert!(meta.scan(br#"{"pid":1,"cwd":"/x","inner":{"pid":2}}"#));
+        assert_eq!(
+            meta.found[MetaKey::Pid as usize],
+            Some(Token::Raw { start: 7, end: 8 })
+        );
+        assert!(!meta.scan(b"[1,2]"));
+        assert!(!meta.scan(b"not json"));
+        assert!(meta.found.iter().all(Option::is_none));
+    }
+}

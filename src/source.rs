@@ -1,0 +1,164 @@
+//! Input sources: opening them, recognising one seen before, and deciding
+//! where to start reading.
+//!
+//! A file is recognised by content rather than by name or inode: resuming at
+//! a stored offset is safe only if the bytes before it are the ones that were
+//! ingested, so the stored fingerprint is the file's first bytes plus the
+//! bytes just before the offset (as Fluent Bit's `offset_marker` does). A copy
+//! or restore of the same file resumes; a rewritten file starts over.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use crate::db::{self, SourceRow};
+
+/// How many of a file's first bytes identify it.
+pub const HEAD_LEN: usize = 64;
+
+pub enum Input {
+    File(File),
+    Stdin(io::Stdin),
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Stdin(s) => s.read(buf),
+        }
+    }
+}
+
+/// An opened source, positioned where ingestion continues.
+pub struct Opened {
+    pub input: Input,
+    pub row: SourceRow,
+    /// Bytes left to read when known (files), for progress and rates.
+    pub remaining: Option<u64>,
+    /// Why the stored position was not used, to tell the user.
+    pub restarted: Option<String>,
+}
+
+/// Where a run starts in its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Continue after the last committed line if the file is the same one.
+    Resume,
+    /// Start at this offset, as a new source.
+    At(u64),
+}
+
+pub fn open(conn: &Connection, input: Option<&Path>, start: Start) -> Result<Opened> {
+    let Some(path) = input else {
+        let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
+        return Ok(Opened {
+            input: Input::Stdin(io::stdin()),
+            row,
+            remaining: None,
+            restarted: None,
+        });
+    };
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read input {}", path.display()))?;
+    if meta.is_dir() {
+        anyhow::bail!("input {} is a folder, not a file", path.display());
+    }
+    let name = canonical(path);
+    let head = read_at(&file, 0, HEAD_LEN)?;
+    let mut restarted = None;
+    let row = match (start, db::last_source(conn, &name)?) {
+        (Start::Resume, Some(last)) => match mismatch(&file, meta.len(), &head, &last)? {
+            None => last,
+            Some(why) => {
+                restarted = Some(format!(
+                    "{} {why}; ingesting it as a new source from offset 0",
+                    path.display()
+                ));
+                new_source(conn, name, Some(&meta), head, 0)?
+            }
+        },
+        (Start::Resume, None) => new_source(conn, name, Some(&meta), head, 0)?,
+        (Start::At(offset), _) => new_source(conn, name, Some(&meta), head, offset)?,
+    };
+    file.seek(SeekFrom::Start(row.offset))?;
+    Ok(Opened {
+        input: Input::File(file),
+        remaining: Some(meta.len().saturating_sub(row.offset)),
+        row,
+        restarted,
+    })
+}
+
+/// Why `last` is not a position in this file, if it is not.
+fn mismatch(file: &File, len: u64, head: &[u8], last: &SourceRow) -> Result<Option<String>> {
+    if len < last.offset {
+        return Ok(Some(format!(
+            "is shorter ({len} bytes) than the position already ingested ({})",
+            last.offset
+        )));
+    }
+    let stored_head = &last.head[..last.head.len().min(head.len())];
+    if head[..stored_head.len()] != *stored_head {
+        return Ok(Some(
+            "no longer starts with the bytes ingested before".into(),
+        ));
+    }
+    let tail_start = last.offset - last.tail.len() as u64;
+    if read_at(file, tail_start, last.tail.len())? != last.tail {
+        return Ok(Some(format!(
+            "differs from what was ingested before offset {}",
+            last.offset
+        )));
+    }
+    Ok(None)
+}
+
+fn new_source(
+    conn: &Connection,
+    path: String,
+    meta: Option<&std::fs::Metadata>,
+    head: Vec<u8>,
+    offset: u64,
+) -> Result<SourceRow> {
+    let mut row = SourceRow {
+        id: 0,
+        path,
+        dev: meta.map(|m| m.dev() as i64),
+        ino: meta.map(|m| m.ino() as i64),
+        head,
+        offset,
+        tail: Vec::new(),
+    };
+    row.id = db::insert_source(conn, &row)?;
+    Ok(row)
+}
+
+fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+fn canonical(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| PathBuf::from(path))
+        .to_string_lossy()
+        .into_owned()
+}
