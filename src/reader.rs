@@ -60,12 +60,47 @@ pub struct LineReader<R> {
     long: LongLine,
 }
 
+/// An over-limit line being skipped: its first bytes and its length so far.
 #[derive(Default)]
 struct LongLine {
     head: Vec<u8>,
     len: u64,
     offset: u64,
     active: bool,
+    ends_in_cr: bool,
+}
+
+impl LongLine {
+    fn begin(&mut self, offset: u64) {
+        self.head.clear();
+        self.len = 0;
+        self.offset = offset;
+        self.active = true;
+        self.ends_in_cr = false;
+    }
+
+    fn absorb(&mut self, bytes: &[u8]) {
+        let room = LONG_LINE_HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.len += bytes.len() as u64;
+        if let Some(&last) = bytes.last() {
+            self.ends_in_cr = last == b'\r';
+        }
+    }
+
+    fn finish(&mut self) -> Line<'_> {
+        self.active = false;
+        if self.ends_in_cr {
+            self.len -= 1;
+            self.head
+                .truncate(self.len.min(LONG_LINE_HEAD as u64) as usize);
+        }
+        Line::TooLong {
+            head: &self.head,
+            len: self.len,
+            offset: self.offset,
+        }
+    }
 }
 
 impl<R: Read> LineReader<R> {
@@ -113,36 +148,27 @@ impl<R: Read> LineReader<R> {
     /// The next complete line, or `None` when the input has no more for now.
     pub fn next_line(&mut self, framing: Framing) -> io::Result<Option<Line<'_>>> {
         loop {
-            if self.long.active {
-                if let Some(nl) = memchr(b'\n', &self.buf[self.start..self.end]) {
-                    self.long.len += nl as u64;
-                    self.start += nl + 1;
-                    self.scanned = self.start;
-                    self.long.active = false;
-                    return Ok(Some(self.long_line()));
-                }
-                self.long.len += (self.end - self.start) as u64;
-                self.start = self.end;
-                self.scanned = self.end;
-            } else if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
+            if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
                 let nl = self.scanned + nl;
-                let offset = self.base + self.start as u64;
-                let mut line = &self.buf[self.start..nl];
-                if let [rest @ .., b'\r'] = line {
-                    line = rest;
-                }
+                let (start, offset) = (self.start, self.base + self.start as u64);
                 self.start = nl + 1;
                 self.scanned = self.start;
-                return Ok(Some(Line::Text {
-                    bytes: line,
-                    offset,
-                }));
-            } else {
-                self.scanned = self.end;
-                if self.end - self.start > self.max_line {
-                    self.begin_long_line();
-                    continue;
+                if self.long.active {
+                    self.long.absorb(&self.buf[start..nl]);
+                    return Ok(Some(self.long.finish()));
                 }
+                return Ok(Some(self.framed(start, nl, offset)));
+            }
+            self.scanned = self.end;
+            if self.long.active {
+                self.long.absorb(&self.buf[self.start..self.end]);
+                self.start = self.end;
+            } else if self.end - self.start > self.max_line.saturating_add(1) {
+                // Over the limit even if it ends in `\r`: stop holding it.
+                self.long.begin(self.base + self.start as u64);
+                self.long.absorb(&self.buf[self.start..self.end]);
+                self.start = self.end;
+                self.scanned = self.end;
             }
             if self.fill()? == 0 {
                 return Ok(self.at_end(framing));
@@ -150,26 +176,20 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    fn long_line(&self) -> Line<'_> {
-        Line::TooLong {
-            head: &self.long.head,
-            len: self.long.len,
-            offset: self.long.offset,
+    /// The line in `buf[start..end]`, without a final `\r`.
+    fn framed(&self, start: usize, end: usize, offset: u64) -> Line<'_> {
+        let mut bytes = &self.buf[start..end];
+        if let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
         }
-    }
-
-    /// Moves an over-limit partial line out of the buffer, keeping its head.
-    fn begin_long_line(&mut self) {
-        let pending = &self.buf[self.start..self.end];
-        self.long.head.clear();
-        self.long
-            .head
-            .extend_from_slice(&pending[..pending.len().min(LONG_LINE_HEAD)]);
-        self.long.len = pending.len() as u64;
-        self.long.offset = self.base + self.start as u64;
-        self.long.active = true;
-        self.start = self.end;
-        self.scanned = self.end;
+        if bytes.len() > self.max_line {
+            return Line::TooLong {
+                head: &bytes[..bytes.len().min(LONG_LINE_HEAD)],
+                len: bytes.len() as u64,
+                offset,
+            };
+        }
+        Line::Text { bytes, offset }
     }
 
     fn at_end(&mut self, framing: Framing) -> Option<Line<'_>> {
@@ -177,20 +197,15 @@ impl<R: Read> LineReader<R> {
             return None;
         }
         if self.long.active {
-            self.long.active = false;
-            return Some(self.long_line());
+            return Some(self.long.finish());
         }
         if self.start == self.end {
             return None;
         }
-        let offset = self.base + self.start as u64;
-        let line = &self.buf[self.start..self.end];
+        let (start, offset) = (self.start, self.base + self.start as u64);
         self.start = self.end;
         self.scanned = self.end;
-        Some(Line::Text {
-            bytes: line.strip_suffix(b"\r").unwrap_or(line),
-            offset,
-        })
+        Some(self.framed(start, self.end, offset))
     }
 
     /// Makes room and reads once; returns the number of bytes read.

@@ -15,6 +15,7 @@ use crate::source::{self, Start};
 pub fn run(config: &Config) -> Result<()> {
     // --from-scratch builds beside the database and renames over it at the
     // end, so the old database stays whole until the new one is.
+    let input = source::open_input(config.input.as_deref())?;
     let build_path = if config.from_scratch {
         let tmp = scratch_path(&config.db);
         remove_db_files(&tmp)?;
@@ -28,7 +29,7 @@ pub fn run(config: &Config) -> Result<()> {
     } else {
         Start::Resume
     };
-    let opened = source::open(&conn, config.input.as_deref(), start)?;
+    let opened = input.resolve(&conn, start)?;
     if let Some(why) = &opened.restarted {
         eprintln!("ingestor: {why}");
     }

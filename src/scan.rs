@@ -91,6 +91,7 @@ pub struct Envelope {
     pub top_meta: [Option<Token>; MetaKey::COUNT],
     pub extra: Vec<Member>,
     key_scratch: Vec<u8>,
+    dup_scratch: (Vec<u8>, Vec<u8>),
     stack: Vec<u8>,
 }
 
@@ -109,6 +110,7 @@ impl Envelope {
             top_meta,
             extra,
             key_scratch,
+            dup_scratch,
             stack,
         } = self;
         let end = walk_object(
@@ -116,7 +118,7 @@ impl Envelope {
             skip_ws(line, 0),
             stack,
             key_scratch,
-            |name, key, value| {
+            |name, key, value, raw| {
                 if let Some(k) = Key::from_name(name) {
                     known[k as usize] = Some(value);
                     return;
@@ -124,10 +126,15 @@ impl Envelope {
                 if let Some(m) = MetaKey::from_name(name) {
                     top_meta[m as usize] = Some(value);
                 }
-                extra.push(Member {
-                    key,
-                    value: value.raw_span(),
-                });
+                // As JSON.parse does: a repeated key keeps its first place and
+                // takes its last value.
+                match extra
+                    .iter_mut()
+                    .find(|m| same_key(line, m.key, key, dup_scratch))
+                {
+                    Some(m) => m.value = raw,
+                    None => extra.push(Member { key, value: raw }),
+                }
             },
         )?;
         let end = skip_ws(line, end);
@@ -161,7 +168,7 @@ impl MetaScanner {
             skip_ws(text, 0),
             stack,
             key_scratch,
-            |name, _, value| {
+            |name, _, value, _| {
                 if let Some(m) = MetaKey::from_name(name) {
                     found[m as usize] = Some(value);
                 }
@@ -175,26 +182,33 @@ impl MetaScanner {
     }
 }
 
-impl Token {
-    /// The value's raw JSON text span, quotes included for strings.
-    pub fn raw_span(self) -> (usize, usize) {
-        match self {
-            Token::Null => (0, 0),
-            Token::Str(s) => (s.start - 1, s.end + 1),
-            Token::Raw { start, end } => (start, end),
-        }
+/// Whether two raw key bodies name the same key once decoded.
+fn same_key(
+    buf: &[u8],
+    a: (usize, usize),
+    b: (usize, usize),
+    scratch: &mut (Vec<u8>, Vec<u8>),
+) -> bool {
+    let (a, b) = (&buf[a.0..a.1], &buf[b.0..b.1]);
+    if !a.contains(&b'\\') && !b.contains(&b'\\') {
+        return a == b;
     }
+    scratch.0.clear();
+    scratch.1.clear();
+    json::unescape_into(a, &mut scratch.0);
+    json::unescape_into(b, &mut scratch.1);
+    scratch.0 == scratch.1
 }
 
 /// Walks the members of the object whose `{` is at `open`, calling
-/// `member(decoded_name, raw_key_span, value)` for each in order; returns the
-/// position just past the closing `}`.
+/// `member(decoded_name, raw_key_span, value, raw_value_span)` for each in
+/// order; returns the position just past the closing `}`.
 fn walk_object(
     buf: &[u8],
     open: usize,
     stack: &mut Vec<u8>,
     key_scratch: &mut Vec<u8>,
-    mut member: impl FnMut(&[u8], (usize, usize), Token),
+    mut member: impl FnMut(&[u8], (usize, usize), Token, (usize, usize)),
 ) -> Result<usize, SyntaxError> {
     if buf.get(open) != Some(&b'{') {
         return Err(SyntaxError::new(open, "expected '{'"));
@@ -221,7 +235,7 @@ fn walk_object(
         } else {
             &buf[key.start..key.end]
         };
-        member(name, (key.start, key.end), value);
+        member(name, (key.start, key.end), value, (i, end));
         i = skip_ws(buf, end);
         match buf.get(i) {
             Some(b',') => i = skip_ws(buf, i + 1),

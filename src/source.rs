@@ -53,48 +53,71 @@ pub enum Start {
     At(u64),
 }
 
-pub fn open(conn: &Connection, input: Option<&Path>, start: Start) -> Result<Opened> {
+/// An input opened but not yet matched against the database: opening it
+/// first means a missing file fails before any database is created.
+pub struct Unresolved {
+    input: Input,
+    file: Option<(PathBuf, std::fs::Metadata, Vec<u8>)>,
+}
+
+pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
     let Some(path) = input else {
-        let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
-        return Ok(Opened {
+        return Ok(Unresolved {
             input: Input::Stdin(io::stdin()),
-            row,
-            remaining: None,
-            restarted: None,
+            file: None,
         });
     };
-    let mut file =
-        File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read input {}", path.display()))?;
     if meta.is_dir() {
         anyhow::bail!("input {} is a folder, not a file", path.display());
     }
-    let name = canonical(path);
-    let head = read_at(&file, 0, HEAD_LEN)?;
-    let mut restarted = None;
-    let row = match (start, db::last_source(conn, &name)?) {
-        (Start::Resume, Some(last)) => match mismatch(&file, meta.len(), &head, &last)? {
-            None => last,
-            Some(why) => {
-                restarted = Some(format!(
-                    "{} {why}; ingesting it as a new source from offset 0",
-                    path.display()
-                ));
-                new_source(conn, name, Some(&meta), head, 0)?
-            }
-        },
-        (Start::Resume, None) => new_source(conn, name, Some(&meta), head, 0)?,
-        (Start::At(offset), _) => new_source(conn, name, Some(&meta), head, offset)?,
-    };
-    file.seek(SeekFrom::Start(row.offset))?;
-    Ok(Opened {
+    let head = read_at(&file, 0, HEAD_LEN)
+        .with_context(|| format!("cannot read input {}", path.display()))?;
+    Ok(Unresolved {
         input: Input::File(file),
-        remaining: Some(meta.len().saturating_sub(row.offset)),
-        row,
-        restarted,
+        file: Some((path.to_owned(), meta, head)),
     })
+}
+
+impl Unresolved {
+    /// Finds or records the source in the database and positions the input.
+    pub fn resolve(self, conn: &Connection, start: Start) -> Result<Opened> {
+        let (Input::File(mut file), Some((path, meta, head))) = (self.input, self.file) else {
+            let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
+            return Ok(Opened {
+                input: Input::Stdin(io::stdin()),
+                row,
+                remaining: None,
+                restarted: None,
+            });
+        };
+        let name = canonical(&path);
+        let mut restarted = None;
+        let row = match (start, db::last_source(conn, &name)?) {
+            (Start::Resume, Some(last)) => match mismatch(&file, meta.len(), &head, &last)? {
+                None => last,
+                Some(why) => {
+                    restarted = Some(format!(
+                        "{} {why}; ingesting it as a new source from offset 0",
+                        path.display()
+                    ));
+                    new_source(conn, name, Some(&meta), head, 0)?
+                }
+            },
+            (Start::Resume, None) => new_source(conn, name, Some(&meta), head, 0)?,
+            (Start::At(offset), _) => new_source(conn, name, Some(&meta), head, offset)?,
+        };
+        file.seek(SeekFrom::Start(row.offset))?;
+        Ok(Opened {
+            input: Input::File(file),
+            remaining: Some(meta.len().saturating_sub(row.offset)),
+            row,
+            restarted,
+        })
+    }
 }
 
 /// Why `last` is not a position in this file, if it is not.
