@@ -34,6 +34,37 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_rows: u64,
 
+    /// Keep following the input after its end: historical mode catches up,
+    /// then the process re-executes itself in live mode (small memory, WAL,
+    /// each new line committed within a fraction of a second). Standard input
+    /// is always followed until it closes, switching to live when it idles.
+    #[arg(long)]
+    pub follow: bool,
+
+    /// Start reading the input at this byte offset (a line start) instead of
+    /// resuming where the last run stopped.
+    #[arg(long, value_name = "BYTES")]
+    pub start_offset: Option<u64>,
+
+    /// SQLite page cache in live mode, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 2)]
+    pub live_cache_mb: u64,
+
+    /// Follow in live mode from the start, without a historical phase and
+    /// without re-executing (what the re-executed process runs with).
+    #[arg(long)]
+    pub no_exec_live: bool,
+
+    /// Resident memory allowed in live mode, in MiB: above it the process
+    /// frees what it can, and re-executes itself at the committed offset when
+    /// following a file.
+    #[arg(long, value_name = "MIB", default_value_t = 12)]
+    pub rss_budget_mb: u64,
+
+    /// Seconds without data on standard input before switching to live mode.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub idle_secs: f64,
+
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,

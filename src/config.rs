@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::Args;
 use crate::db::Tuning;
@@ -9,6 +10,9 @@ use crate::db::Tuning;
 /// SQLite's default SQLITE_MAX_LENGTH bounds one value *and* one row record;
 /// the margin leaves room for the row's other columns.
 pub const SQLITE_MAX_VALUE: usize = 1_000_000_000 - (1 << 20);
+
+/// Fixed when a database is created. See README "Settings" for the measurement.
+pub const PAGE_SIZE: u32 = 16384;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -21,7 +25,17 @@ pub struct Config {
     pub batch_rows: u64,
     pub max_line: usize,
     pub progress: bool,
-    pub summary: bool,
+    pub quiet: bool,
+    pub follow: bool,
+    pub start_offset: Option<u64>,
+    /// Go live at once, without a historical phase or a re-exec.
+    pub live_only: bool,
+    pub live: Tuning,
+    pub rss_budget: u64,
+    /// Standard input idle time that ends the historical phase.
+    pub idle: Duration,
+    /// The flag as given, forwarded on re-exec.
+    pub max_line_flag: Option<usize>,
 }
 
 impl Config {
@@ -52,7 +66,19 @@ impl Config {
                 .unwrap_or(SQLITE_MAX_VALUE)
                 .min(SQLITE_MAX_VALUE),
             progress: !args.quiet && std::io::stderr().is_terminal(),
-            summary: !args.quiet,
+            quiet: args.quiet,
+            follow: args.follow,
+            start_offset: args.start_offset,
+            live_only: args.no_exec_live,
+            live: Tuning {
+                cache_mb: args.live_cache_mb.max(1),
+                page_size: PAGE_SIZE,
+                journal: "WAL",
+                synchronous: "NORMAL",
+            },
+            rss_budget: args.rss_budget_mb.max(1) << 20,
+            idle: Duration::from_secs_f64(args.idle_secs.clamp(0.01, 86_400.0)),
+            max_line_flag: args.max_line_bytes,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! a pair of bounded channels, so memory stays at a few batches whatever the
 //! input size, and both cores work when SQLite is the bottleneck.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use std::time::Instant;
@@ -12,9 +12,10 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::batch::{Batch, Builder, Limits};
-use crate::db::{self, RawStmt};
 use crate::reader::{Framing, LineReader};
 use crate::report::{Progress, Stats};
+use crate::signals;
+use crate::writer::Writer;
 
 /// Batches alive at once: one being filled, one queued, one being written.
 const IN_FLIGHT: usize = 3;
@@ -29,18 +30,37 @@ pub const BATCH_LIMITS: Limits = Limits {
 
 type Filled = std::io::Result<Batch>;
 
-/// Reads `input` to its end into the database, committing the source's
-/// position with every transaction of `tx_lines` lines.
+/// Why the backfill stopped reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The input ended, or a followed file has been read to its end.
+    Eof,
+    /// Standard input has been idle for the configured time.
+    Idle,
+    /// SIGINT or SIGTERM.
+    Stopped,
+}
+
+pub struct Loaded<R> {
+    pub stats: Stats,
+    /// The reader, positioned after the last committed line, for live mode.
+    pub reader: LineReader<R>,
+    pub ending: Ending,
+}
+
+/// Reads `reader` until it ends (see [`Ending`]) into the database,
+/// committing the source's position with every transaction of `tx_lines`.
 pub fn load<R: Read + Send + 'static>(
     conn: &Connection,
     source_id: i64,
     reader: LineReader<R>,
-    max_line: usize,
+    framing: Framing,
+    builder: Builder,
     tx_lines: u64,
     progress: &Progress,
-) -> Result<Stats> {
+) -> Result<Loaded<R>> {
     let started = Instant::now();
-    let start_offset = reader.offset();
+    let mut writer = Writer::new(conn, source_id, reader.offset())?;
     let (full_tx, full_rx) = sync_channel::<Filled>(IN_FLIGHT);
     let (empty_tx, empty_rx) = sync_channel::<Batch>(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
@@ -50,106 +70,90 @@ pub fn load<R: Read + Send + 'static>(
     }
     let scanner = thread::Builder::new()
         .name("scan".into())
-        .spawn(move || scan_all(reader, Builder::new(max_line), empty_rx, full_tx))
+        .spawn(move || scan_all(reader, framing, builder, empty_rx, full_tx))
         .context("cannot start the reading thread")?;
 
-    let written = write_all(
-        conn,
-        source_id,
-        start_offset,
-        tx_lines,
-        &full_rx,
-        &empty_tx,
-        progress,
-    );
+    let written = write_all(&mut writer, tx_lines, &full_rx, &empty_tx, progress);
     // Unblock the scanner if writing stopped early, then reap it.
     drop(full_rx);
     drop(empty_tx);
-    let _ = scanner.join();
-    let mut stats = written?;
+    let (reader, ending) = scanner
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reading thread failed"))?;
+    written?;
+    let mut stats = writer.stats;
     stats.load = started.elapsed();
-    Ok(stats)
+    Ok(Loaded {
+        stats,
+        reader,
+        ending,
+    })
 }
 
 fn scan_all<R: Read>(
     mut reader: LineReader<R>,
+    framing: Framing,
     mut builder: Builder,
     empty: Receiver<Batch>,
     full: SyncSender<Filled>,
-) {
-    let Ok(mut batch) = empty.recv() else { return };
-    loop {
-        let line = match reader.next_line(Framing::ToEof) {
+) -> (LineReader<R>, Ending) {
+    let Ok(mut batch) = empty.recv() else {
+        return (reader, Ending::Stopped);
+    };
+    let ending = loop {
+        if signals::stop_requested() {
+            break Ending::Stopped;
+        }
+        let line = match reader.next_line(framing) {
             Ok(Some(line)) => line,
-            Ok(None) => break,
+            Ok(None) => break Ending::Eof,
+            Err(e) if e.kind() == ErrorKind::TimedOut => break Ending::Idle,
             Err(e) => {
                 let _ = full.send(Err(e));
-                return;
+                return (reader, Ending::Eof);
             }
         };
         builder.push(&mut batch, &line);
         if batch.is_full(BATCH_LIMITS) {
             seal(&mut batch, &reader);
             if full.send(Ok(batch)).is_err() {
-                return;
+                return (reader, Ending::Stopped);
             }
-            let Ok(next) = empty.recv() else { return };
+            let Ok(next) = empty.recv() else {
+                return (reader, Ending::Stopped);
+            };
             batch = next;
         }
-    }
+    };
     seal(&mut batch, &reader);
     let _ = full.send(Ok(batch));
+    (reader, ending)
 }
 
-fn seal<R: Read>(batch: &mut Batch, reader: &LineReader<R>) {
+/// Records where a batch ends in the source, for the position commit.
+pub fn seal<R: Read>(batch: &mut Batch, reader: &LineReader<R>) {
     batch.end_offset = reader.offset();
     batch.tail.clear();
     batch.tail.extend_from_slice(reader.tail());
 }
 
 fn write_all(
-    conn: &Connection,
-    source_id: i64,
-    start_offset: u64,
+    writer: &mut Writer<'_>,
     tx_lines: u64,
     full: &Receiver<Filled>,
     empty: &SyncSender<Batch>,
     progress: &Progress,
-) -> Result<Stats> {
-    let mut insert_row = RawStmt::prepare(conn, db::INSERT_ROW)?;
-    let mut insert_bad = RawStmt::prepare(conn, db::INSERT_BAD)?;
-    let mut stats = Stats::default();
-    let mut in_tx = 0u64;
-    let mut end = (start_offset, Vec::new());
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+) -> Result<()> {
     for filled in full.iter() {
-        let batch = filled.context("cannot read the input")?;
-        for row in &batch.rows {
-            insert_row.execute(&batch, row)?;
+        let mut batch = filled.context("cannot read the input")?;
+        writer.write(&batch)?;
+        if writer.lines_in_tx() >= tx_lines {
+            writer.commit()?;
         }
-        for bad in &batch.bad {
-            insert_bad.execute_bad(&batch, bad)?;
-        }
-        stats.lines += batch.lines;
-        stats.rows += batch.rows.len() as u64;
-        stats.bad += batch.bad.len() as u64;
-        stats.blank += batch.blank;
-        stats.bytes = batch.end_offset - start_offset;
-        in_tx += batch.lines;
-        end.0 = batch.end_offset;
-        end.1.clone_from(&batch.tail);
-        if in_tx >= tx_lines {
-            db::save_position(conn, source_id, end.0, &end.1)?;
-            conn.execute_batch("COMMIT; BEGIN IMMEDIATE")?;
-            in_tx = 0;
-        }
-        progress.update(&stats);
-        let mut batch = batch;
+        progress.update(&writer.stats);
         batch.clear(BATCH_LIMITS);
         // The scanner stops taking batches once it has sent its last one.
         let _ = empty.send(batch);
     }
-    db::save_position(conn, source_id, end.0, &end.1)?;
-    conn.execute_batch("COMMIT")?;
-    Ok(stats)
+    writer.commit()
 }

@@ -229,7 +229,16 @@ impl<R: Read> LineReader<R> {
         Ok(n)
     }
 
-    fn make_room(&mut self) {
+    /// Sets the size the buffer returns to between long lines (live mode
+    /// rests smaller than a backfill) and returns any excess now.
+    pub fn set_resting_size(&mut self, bytes: usize) {
+        self.initial = bytes.max(MIN_BUFFER);
+        self.shrink();
+    }
+
+    /// Gives back buffer memory above the resting size, if the unconsumed
+    /// input fits in it.
+    pub fn shrink(&mut self) {
         // Compaction keeps the last TAIL_KEEP consumed bytes: they fingerprint
         // the resume point (see `tail`).
         let keep = self.start.min(TAIL_KEEP);
@@ -243,18 +252,22 @@ impl<R: Read> LineReader<R> {
             self.start = keep;
             self.end = live;
         }
-        if self.buf.len() > self.initial && live <= self.initial / 2 {
+        if self.buf.len() > self.initial && self.end <= self.initial / 2 {
             // The long line has gone: give its memory back.
             self.buf.truncate(self.initial);
             self.buf.shrink_to_fit();
         }
+        if !self.long.active && self.long.head.capacity() > 0 {
+            self.long.head = Vec::new();
+        }
+    }
+
+    fn make_room(&mut self) {
+        self.shrink();
         if self.end == self.buf.len() {
             let grown =
                 (self.buf.len() * 2).min(self.max_line.saturating_add(2).max(self.buf.len() + 1));
             self.buf.resize(grown, 0);
-        }
-        if !self.long.active && self.long.head.capacity() > 0 {
-            self.long.head = Vec::new();
         }
     }
 }

@@ -70,7 +70,7 @@ impl Progress {
 pub fn summary(stats: &Stats, peak_rss: u64) -> String {
     let secs = (stats.load + stats.index).as_secs_f64().max(1e-6);
     format!(
-        "ingestor: {} lines ({} rows, {} bad, {} blank), {:.1} MB in {:.2} s \
+        "{} lines ({} rows, {} bad, {} blank), {:.1} MB in {:.2} s \
          (load {:.2} s, indexes {:.2} s): {:.0} lines/s, {:.1} MB/s, peak RSS {:.1} MB",
         stats.lines,
         stats.rows,

@@ -1,21 +1,37 @@
-//! One run from resolved settings to a finished database.
+//! One run from resolved settings: the backfill, the switch to live mode, and
+//! live following.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use rusqlite::Connection;
 
+use crate::batch::Builder;
 use crate::config::Config;
 use crate::db;
-use crate::pipeline::{self, READ_BUFFER};
-use crate::reader::LineReader;
-use crate::report::{self, Progress};
-use crate::source::{self, Start};
+use crate::handover;
+use crate::live::{self, End, LIVE_READ_BUFFER};
+use crate::mem;
+use crate::pipeline::{self, Ending, READ_BUFFER};
+use crate::reader::{Framing, LineReader};
+use crate::report::{self, Progress, Stats};
+use crate::signals;
+use crate::source::{self, Input, Start};
 
 pub fn run(config: &Config) -> Result<()> {
+    signals::install();
+    if config.start_offset.is_some() && config.input.is_none() {
+        bail!("--start-offset needs --input FILE (standard input has no offsets to seek to)");
+    }
+    let input = source::open_input(config.input.as_deref())?;
+    if config.live_only {
+        let start = config.start_offset.map_or(Start::Resume, Start::At);
+        return live_from(config, input, start);
+    }
+
     // --from-scratch builds beside the database and renames over it at the
     // end, so the old database stays whole until the new one is.
-    let input = source::open_input(config.input.as_deref())?;
     let build_path = if config.from_scratch {
         let tmp = scratch_path(&config.db);
         remove_db_files(&tmp)?;
@@ -24,15 +40,24 @@ pub fn run(config: &Config) -> Result<()> {
         config.db.clone()
     };
     let conn = db::open(&build_path, &config.historical)?;
-    let start = if config.from_scratch {
-        Start::At(0)
-    } else {
-        Start::Resume
+    let start = match config.start_offset {
+        Some(offset) => Start::At(offset),
+        None if config.from_scratch => Start::At(0),
+        None => Start::Resume,
     };
-    let opened = input.resolve(&conn, start)?;
-    if let Some(why) = &opened.restarted {
-        eprintln!("ingestor: {why}");
+    let mut opened = input.resolve(&conn, start)?;
+    note_restart(config, opened.restarted.as_deref());
+    let is_pipe = matches!(opened.input, Input::Stdin(_));
+    if is_pipe {
+        opened.input.set_wait(Some(config.idle));
     }
+    // A followed file's last line may be half-written; a pipe's is complete
+    // when the pipe closes (an idle pipe ends the phase without framing it).
+    let framing = if config.follow && !is_pipe {
+        Framing::Follow
+    } else {
+        Framing::ToEof
+    };
     let progress = Progress::new(config.progress, opened.remaining);
     let reader = LineReader::new(
         opened.input,
@@ -40,24 +65,36 @@ pub fn run(config: &Config) -> Result<()> {
         READ_BUFFER,
         config.max_line,
     );
-    let mut stats = pipeline::load(
+    let builder = Builder::new(config.max_line);
+    let loaded = pipeline::load(
         &conn,
         opened.row.id,
         reader,
-        config.max_line,
+        framing,
+        builder,
         config.batch_rows,
         &progress,
     )?;
+    let mut stats = loaded.stats;
 
     progress.phase("building indexes");
     let indexing = Instant::now();
     db::create_indexes(&conn)?;
     stats.index = indexing.elapsed();
-    conn.close()
-        .map_err(|(_, e)| e)
-        .context("cannot close the database")?;
+    progress.finish();
 
+    let to_live = match loaded.ending {
+        Ending::Idle => true,
+        Ending::Eof => config.follow && !is_pipe,
+        Ending::Stopped => false,
+    };
+    if to_live {
+        db::apply(&conn, &config.live)?;
+    }
     if config.from_scratch {
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("cannot close the database")?;
         db::retire_wal(&config.db)?;
         std::fs::rename(&build_path, &config.db).with_context(|| {
             format!(
@@ -65,12 +102,152 @@ pub fn run(config: &Config) -> Result<()> {
                 config.db.display()
             )
         })?;
+        if !to_live {
+            return finish(config, &stats);
+        }
+        let conn = db::open(&config.db, &config.live)?;
+        return switch(config, conn, opened.row.id, loaded.reader, &stats);
     }
-    progress.finish();
-    if config.summary {
-        eprintln!("{}", report::summary(&stats, crate::mem::peak_rss()));
+    if !to_live {
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("cannot close the database")?;
+        return finish(config, &stats);
     }
+    switch(config, conn, opened.row.id, loaded.reader, &stats)
+}
+
+/// From the backfill to live mode: by exec for a file, in-process for a pipe.
+fn switch(
+    config: &Config,
+    conn: Connection,
+    source_id: i64,
+    mut reader: LineReader<Input>,
+    stats: &Stats,
+) -> Result<()> {
+    log(
+        config,
+        &format!(
+            "{}; live from offset {}",
+            report::summary(stats, mem::peak_rss()),
+            reader.offset()
+        ),
+    );
+    if !matches!(reader.get_mut(), Input::Stdin(_)) {
+        let offset = reader.offset();
+        drop(reader);
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("cannot close the database")?;
+        let err = handover::exec_live(config, offset);
+        log(
+            config,
+            &format!("{err:#}; following in this process instead"),
+        );
+        let input = source::open_input(config.input.as_deref())?;
+        return live_from(config, input, Start::At(offset));
+    }
+    // A pipe cannot be handed over: shed the backfill's memory here.
+    reader.set_resting_size(LIVE_READ_BUFFER);
+    let _ = conn.release_memory();
+    mem::release_heap();
+    log(
+        config,
+        &format!(
+            "live on standard input, RSS now {:.1} MB",
+            mem::current_rss() as f64 / 1e6
+        ),
+    );
+    go_live(config, conn, source_id, reader)
+}
+
+/// Live mode from the start, as the re-executed process runs.
+fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result<()> {
+    let conn = db::open(&config.db, &config.live)?;
+    let opened = input.resolve(&conn, start)?;
+    note_restart(config, opened.restarted.as_deref());
+    let reader = LineReader::new(
+        opened.input,
+        opened.row.offset,
+        LIVE_READ_BUFFER,
+        config.max_line,
+    );
+    go_live(config, conn, opened.row.id, reader)
+}
+
+/// Live following until the input closes or a stop signal; re-executes when
+/// over the memory budget (files), or goes on in-process if that fails.
+fn go_live(
+    config: &Config,
+    mut conn: Connection,
+    source_id: i64,
+    mut reader: LineReader<Input>,
+) -> Result<()> {
+    mem::pin_mmap_threshold();
+    db::create_indexes(&conn)?;
+    let log_fn = |msg: &str| log(config, msg);
+    loop {
+        let builder = Builder::new(config.max_line);
+        let followed = live::follow(
+            &conn,
+            source_id,
+            reader,
+            builder,
+            config.rss_budget,
+            &log_fn,
+        )?;
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("cannot close the database")?;
+        match followed.end {
+            End::Closed | End::Stopped => {
+                let rss = mem::current_rss() as f64 / 1e6;
+                let summary = report::summary(&followed.stats, mem::peak_rss());
+                log(config, &format!("live: {summary}, RSS now {rss:.1} MB"));
+                return Ok(());
+            }
+            End::OverBudget => {
+                log(
+                    config,
+                    &format!(
+                        "re-executing at offset {} to return memory",
+                        followed.offset
+                    ),
+                );
+                let err = handover::exec_live(config, followed.offset);
+                log(
+                    config,
+                    &format!("{err:#}; following in this process instead"),
+                );
+                conn = db::open(&config.db, &config.live)?;
+                let opened = source::open_input(config.input.as_deref())?
+                    .resolve(&conn, Start::At(followed.offset))?;
+                reader = LineReader::new(
+                    opened.input,
+                    opened.row.offset,
+                    LIVE_READ_BUFFER,
+                    config.max_line,
+                );
+            }
+        }
+    }
+}
+
+fn finish(config: &Config, stats: &Stats) -> Result<()> {
+    log(config, &report::summary(stats, mem::peak_rss()));
     Ok(())
+}
+
+fn note_restart(config: &Config, why: Option<&str>) {
+    if let Some(why) = why {
+        log(config, why);
+    }
+}
+
+fn log(config: &Config, msg: &str) {
+    if !config.quiet {
+        eprintln!("ingestor: {msg}");
+    }
 }
 
 fn scratch_path(db: &Path) -> PathBuf {

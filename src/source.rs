@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
@@ -22,7 +23,7 @@ pub const HEAD_LEN: usize = 64;
 
 pub enum Input {
     File(File),
-    Stdin(io::Stdin),
+    Stdin(Stdin),
 }
 
 impl Read for Input {
@@ -30,6 +31,63 @@ impl Read for Input {
         match self {
             Input::File(f) => f.read(buf),
             Input::Stdin(s) => s.read(buf),
+        }
+    }
+}
+
+impl Input {
+    /// Whether a pipe has been closed by its writer (files never end).
+    pub fn closed(&self) -> bool {
+        matches!(self, Input::Stdin(s) if s.closed)
+    }
+
+    pub fn set_wait(&mut self, wait: Option<Duration>) {
+        if let Input::Stdin(s) = self {
+            s.wait = wait;
+        }
+    }
+}
+
+/// Standard input read through `poll()`, so that a quiet pipe (a `tail -F`
+/// waiting for its file) is noticed: a read that waits longer than `wait`
+/// fails with `TimedOut` instead of blocking, as does one interrupted by a
+/// stop signal.
+pub struct Stdin {
+    wait: Option<Duration>,
+    closed: bool,
+}
+
+/// How often a waiting read looks at the stop flag.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+impl Read for Stdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        loop {
+            let slice = match self.wait {
+                Some(w) => w.saturating_sub(started.elapsed()).min(POLL_SLICE),
+                None => POLL_SLICE,
+            };
+            let mut fd = libc::pollfd {
+                fd: libc::STDIN_FILENO,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(&mut fd, 1, slice.as_millis() as libc::c_int) };
+            if rc > 0 {
+                // Readable, closed or in error: read() tells which.
+                let n = io::stdin().lock().read(buf)?;
+                self.closed |= n == 0;
+                return Ok(n);
+            }
+            if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Err(io::Error::last_os_error());
+            }
+            let waited_out = self.wait.is_some_and(|w| started.elapsed() >= w);
+            if waited_out || crate::signals::stop_requested() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
         }
     }
 }
@@ -63,7 +121,10 @@ pub struct Unresolved {
 pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
     let Some(path) = input else {
         return Ok(Unresolved {
-            input: Input::Stdin(io::stdin()),
+            input: Input::Stdin(Stdin {
+                wait: None,
+                closed: false,
+            }),
             file: None,
         });
     };
@@ -88,7 +149,10 @@ impl Unresolved {
         let (Input::File(mut file), Some((path, meta, head))) = (self.input, self.file) else {
             let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
             return Ok(Opened {
-                input: Input::Stdin(io::stdin()),
+                input: Input::Stdin(Stdin {
+                    wait: None,
+                    closed: false,
+                }),
                 row,
                 remaining: None,
                 restarted: None,
@@ -96,7 +160,8 @@ impl Unresolved {
         };
         let name = canonical(&path);
         let mut restarted = None;
-        let row = match (start, db::last_source(conn, &name)?) {
+        let last = db::last_source(conn, &name)?;
+        let row = match (start, last) {
             (Start::Resume, Some(last)) => match mismatch(&file, meta.len(), &head, &last)? {
                 None => last,
                 Some(why) => {
@@ -108,7 +173,20 @@ impl Unresolved {
                 }
             },
             (Start::Resume, None) => new_source(conn, name, Some(&meta), head, 0)?,
-            (Start::At(offset), _) => new_source(conn, name, Some(&meta), head, offset)?,
+            (Start::At(offset), last) => {
+                check_start_offset(&file, meta.len(), offset, &path)?;
+                // The hand-over to live mode restarts at the very position
+                // just committed: that continues the same source.
+                match last {
+                    Some(last)
+                        if last.offset == offset
+                            && mismatch(&file, meta.len(), &head, &last)?.is_none() =>
+                    {
+                        last
+                    }
+                    _ => new_source(conn, name, Some(&meta), head, offset)?,
+                }
+            }
         };
         file.seek(SeekFrom::Start(row.offset))?;
         Ok(Opened {
@@ -118,6 +196,23 @@ impl Unresolved {
             restarted,
         })
     }
+}
+
+/// A start offset must be a line start inside the file.
+fn check_start_offset(file: &File, len: u64, offset: u64, path: &Path) -> Result<()> {
+    if offset > len {
+        anyhow::bail!(
+            "--start-offset {offset} is beyond the end of {} ({len} bytes)",
+            path.display()
+        );
+    }
+    if offset > 0 && read_at(file, offset - 1, 1)? != b"\n" {
+        anyhow::bail!(
+            "--start-offset {offset} is not at the start of a line of {}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Why `last` is not a position in this file, if it is not.

@@ -1,0 +1,177 @@
+//! Live mode: follow a growing file or an open pipe forever, committing each
+//! new line within a fraction of a second, inside a resident-memory budget.
+//!
+//! One thread does everything here: a second one would cost memory and buy
+//! nothing at a trickle. Commits are sized by the backlog: when caught up, a
+//! commit follows each short poll; while behind, each commit may take longer
+//! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use crate::batch::{Batch, Builder, Limits};
+use crate::pipeline::seal;
+use crate::reader::{Framing, LineReader};
+use crate::report::Stats;
+use crate::signals;
+use crate::source::Input;
+use crate::{mem, writer::Writer};
+
+/// Small batches: their arena is most of live mode's own memory.
+const LIVE_LIMITS: Limits = Limits {
+    lines: 256,
+    arena_bytes: 256 << 10,
+};
+
+/// Read buffer in live mode; it grows only while a longer line passes.
+pub const LIVE_READ_BUFFER: usize = 64 << 10;
+
+/// How long a caught-up follower sleeps before looking for more (files).
+const POLL: Duration = Duration::from_millis(10);
+/// Transaction age that forces a commit when not caught up; it doubles while
+/// a backlog lasts, up to `MAX_TX_AGE`.
+const MIN_TX_AGE: Duration = Duration::from_millis(50);
+const MAX_TX_AGE: Duration = Duration::from_millis(800);
+/// A caught-up transaction this old is committed rather than extended.
+const CAUGHT_UP_TX_AGE: Duration = Duration::from_millis(5);
+const MAX_TX_LINES: u64 = 200_000;
+/// How often the budget is checked while lines flow.
+const BUDGET_EVERY: Duration = Duration::from_millis(250);
+
+pub enum End {
+    /// The pipe was closed by its writer.
+    Closed,
+    /// SIGINT or SIGTERM.
+    Stopped,
+    /// Over the memory budget after freeing what could be freed: the caller
+    /// re-executes (file input only).
+    OverBudget,
+}
+
+pub struct Followed {
+    pub stats: Stats,
+    pub end: End,
+    pub offset: u64,
+}
+
+/// Follows `reader` until the pipe closes, a stop signal, or (files) the
+/// budget needs a fresh process. `conn` must already be in live settings.
+pub fn follow(
+    conn: &Connection,
+    source_id: i64,
+    mut reader: LineReader<Input>,
+    mut builder: Builder,
+    rss_budget: u64,
+    log: &dyn Fn(&str),
+) -> Result<Followed> {
+    let is_pipe = matches!(reader.get_mut(), Input::Stdin(_));
+    reader.get_mut().set_wait(Some(POLL));
+    // A pipe's last line is complete once the pipe closes; a file's last
+    // line may still be being written.
+    let framing = if is_pipe {
+        Framing::ToEof
+    } else {
+        Framing::Follow
+    };
+    let started = Instant::now();
+    let mut writer = Writer::new(conn, source_id, reader.offset())?;
+    let mut batch = Batch::with_limits(LIVE_LIMITS);
+    let mut tx_started: Option<Instant> = None;
+    let mut max_age = MIN_TX_AGE;
+    let mut last_budget_check = Instant::now();
+    loop {
+        if signals::stop_requested() {
+            return finish(&mut writer, &mut batch, &reader, started, End::Stopped);
+        }
+        let caught_up = match reader.next_line(framing) {
+            Ok(Some(line)) => {
+                builder.push(&mut batch, &line);
+                tx_started.get_or_insert_with(Instant::now);
+                false
+            }
+            Ok(None) => true,
+            Err(e) if e.kind() == ErrorKind::TimedOut => true,
+            Err(e) => return Err(e).context("cannot read the input"),
+        };
+        if batch.is_full(LIVE_LIMITS) || (caught_up && batch.lines > 0) {
+            seal(&mut batch, &reader);
+            writer.write(&batch)?;
+            batch.clear(LIVE_LIMITS);
+        }
+        let age = tx_started.map_or(Duration::ZERO, |t| t.elapsed());
+        let due = age >= max_age || writer.lines_in_tx() >= MAX_TX_LINES;
+        if writer.in_tx() && (due || (caught_up && age >= CAUGHT_UP_TX_AGE)) {
+            writer.commit()?;
+            tx_started = None;
+            // A commit forced while lines kept coming means a backlog:
+            // let the next transaction grow; catching up resets it.
+            max_age = if caught_up {
+                MIN_TX_AGE
+            } else {
+                (max_age * 2).min(MAX_TX_AGE)
+            };
+        }
+        if caught_up && !writer.in_tx() && is_pipe && reader.get_mut().closed() {
+            return finish(&mut writer, &mut batch, &reader, started, End::Closed);
+        }
+        if (caught_up || last_budget_check.elapsed() >= BUDGET_EVERY) && !writer.in_tx() {
+            last_budget_check = Instant::now();
+            if mem::current_rss() > rss_budget
+                && !shed(conn, &mut reader, rss_budget, log)
+                && !is_pipe
+            {
+                return finish(&mut writer, &mut batch, &reader, started, End::OverBudget);
+            }
+        }
+        if caught_up && !is_pipe {
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+fn finish(
+    writer: &mut Writer<'_>,
+    batch: &mut Batch,
+    reader: &LineReader<Input>,
+    started: Instant,
+    end: End,
+) -> Result<Followed> {
+    if batch.lines > 0 {
+        seal(batch, reader);
+        writer.write(batch)?;
+    }
+    writer.commit()?;
+    let mut stats = writer.stats;
+    stats.load = started.elapsed();
+    Ok(Followed {
+        stats,
+        end,
+        offset: writer.offset(),
+    })
+}
+
+/// Frees what live mode can spare; returns whether RSS is back in budget.
+fn shed(
+    conn: &Connection,
+    reader: &mut LineReader<Input>,
+    budget: u64,
+    log: &dyn Fn(&str),
+) -> bool {
+    let before = mem::current_rss();
+    reader.shrink();
+    let _ = conn.release_memory();
+    mem::release_heap();
+    let after = mem::current_rss();
+    if after > budget {
+        log(&format!(
+            "live RSS {:.1} MB is over the {:.1} MB budget (was {:.1} MB before freeing)",
+            after as f64 / 1e6,
+            budget as f64 / 1e6,
+            before as f64 / 1e6
+        ));
+    }
+    after <= budget
+}

@@ -1,0 +1,92 @@
+//! Writing batches into SQLite: the row statements, transactions, and the
+//! source position that is committed with every transaction.
+
+use anyhow::Result;
+use rusqlite::Connection;
+
+use crate::batch::Batch;
+use crate::db::{self, RawStmt};
+use crate::report::Stats;
+
+pub struct Writer<'c> {
+    conn: &'c Connection,
+    insert_row: RawStmt<'c>,
+    insert_bad: RawStmt<'c>,
+    source_id: i64,
+    start_offset: u64,
+    /// Position and fingerprint after the last written batch.
+    end_offset: u64,
+    tail: Vec<u8>,
+    in_tx: bool,
+    lines_in_tx: u64,
+    pub stats: Stats,
+}
+
+impl<'c> Writer<'c> {
+    pub fn new(conn: &'c Connection, source_id: i64, start_offset: u64) -> Result<Self> {
+        Ok(Writer {
+            conn,
+            insert_row: RawStmt::prepare(conn, db::INSERT_ROW)?,
+            insert_bad: RawStmt::prepare(conn, db::INSERT_BAD)?,
+            source_id,
+            start_offset,
+            end_offset: start_offset,
+            tail: Vec::new(),
+            in_tx: false,
+            lines_in_tx: 0,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Inserts a batch inside the open transaction (opening one if needed).
+    pub fn write(&mut self, batch: &Batch) -> Result<()> {
+        if batch.lines == 0 && batch.end_offset == self.end_offset {
+            return Ok(());
+        }
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_tx = true;
+        }
+        for row in &batch.rows {
+            self.insert_row.execute(batch, row)?;
+        }
+        for bad in &batch.bad {
+            self.insert_bad.execute_bad(batch, bad)?;
+        }
+        let s = &mut self.stats;
+        s.lines += batch.lines;
+        s.rows += batch.rows.len() as u64;
+        s.bad += batch.bad.len() as u64;
+        s.blank += batch.blank;
+        s.bytes = batch.end_offset - self.start_offset;
+        self.lines_in_tx += batch.lines;
+        self.end_offset = batch.end_offset;
+        self.tail.clone_from(&batch.tail);
+        Ok(())
+    }
+
+    /// Commits the open transaction with the position it reaches.
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        db::save_position(self.conn, self.source_id, self.end_offset, &self.tail)?;
+        self.conn.execute_batch("COMMIT")?;
+        self.in_tx = false;
+        self.lines_in_tx = 0;
+        Ok(())
+    }
+
+    pub fn lines_in_tx(&self) -> u64 {
+        self.lines_in_tx
+    }
+
+    pub fn in_tx(&self) -> bool {
+        self.in_tx
+    }
+
+    /// The source offset just past the last committed-or-pending line.
+    pub fn offset(&self) -> u64 {
+        self.end_offset
+    }
+}
