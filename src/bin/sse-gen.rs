@@ -338,10 +338,12 @@ const ESC_TABLE: [u8; 256] = {
 };
 
 fn escape(out: &mut Vec<u8>, src: &[u8], mode: Esc) {
-    match (mode, std::str::from_utf8(src)) {
-        (Esc::Ascii | Esc::Slash, Ok(s)) => escape_chars(out, s, mode),
-        _ => escape_std(out, src),
+    if mode != Esc::Std
+        && let Ok(s) = std::str::from_utf8(src)
+    {
+        return escape_chars(out, s, mode);
     }
+    escape_std(out, src);
 }
 
 fn escape_std(out: &mut Vec<u8>, src: &[u8]) {
@@ -414,7 +416,35 @@ const WORDS: [&str; 128] = [
     "lock", "writer", "reader", "append", "rotate", "flush", "sync", "page",
 ];
 
-const SEPARATORS: [&str; 8] = [" ", " ", " ", " ", " ", ", ", ". ", " "];
+/// `WORDS` padded to 16 bytes: copying a fixed-size block and cutting it back is much
+/// cheaper than a variable-length copy for strings this short.
+const WORD_SLOTS: [[u8; 16]; 128] = {
+    let mut slots = [[0u8; 16]; 128];
+    let mut i = 0;
+    while i < WORDS.len() {
+        let word = WORDS[i].as_bytes();
+        assert!(word.len() <= 16);
+        let mut j = 0;
+        while j < word.len() {
+            slots[i][j] = word[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    slots
+};
+
+/// Word separators (mostly a space), padded like `WORD_SLOTS`, with their lengths.
+const SEPARATORS: [([u8; 2], usize); 8] = [
+    (*b"  ", 1),
+    (*b"  ", 1),
+    (*b"  ", 1),
+    (*b"  ", 1),
+    (*b"  ", 1),
+    (*b", ", 2),
+    (*b". ", 2),
+    (*b"  ", 1),
+];
 
 const PROSE_SPECIALS: [&str; 44] = [
     "café",
@@ -520,13 +550,18 @@ fn prose(rng: &mut Rng, out: &mut Vec<u8>, budget: usize) -> usize {
         for _ in 0..4 {
             let v = (r & 0xFFFF) as usize;
             r >>= 16;
-            let word = if v & 63 != 0 {
-                WORDS[(v >> 6) & 127]
+            let len = out.len();
+            if v & 63 != 0 {
+                let i = (v >> 6) & 127;
+                out.extend_from_slice(&WORD_SLOTS[i]);
+                out.truncate(len + WORDS[i].len());
             } else {
-                PROSE_SPECIALS[(v >> 6) % PROSE_SPECIALS.len()]
-            };
-            out.extend_from_slice(word.as_bytes());
-            out.extend_from_slice(SEPARATORS[v >> 13].as_bytes());
+                lit(out, PROSE_SPECIALS[(v >> 6) % PROSE_SPECIALS.len()]);
+            }
+            let (sep, sep_len) = SEPARATORS[v >> 13];
+            let len = out.len();
+            out.extend_from_slice(&sep);
+            out.truncate(len + sep_len);
             if out.len() >= end {
                 break 'outer;
             }
@@ -1765,9 +1800,7 @@ fn codex_payload(
         Shape::ExecEnd => {
             exec_end_head(p, rng, s);
             tx.output(rng, p, budget);
-            let mut tail = Vec::new();
-            exec_end_tail(&mut tail, rng, s);
-            p.extend_from_slice(&tail);
+            exec_end_tail(p, rng, s);
             0
         }
     }
@@ -1852,7 +1885,7 @@ fn session_configured(p: &mut Vec<u8>, rng: &mut Rng, s: &Session) {
     lit(p, r#","history_entry_count":"#);
     num(p, rng.below(5000));
     lit(p, r#","initial_messages":["#);
-    let total = rng.log_uniform(3 << 10, 200 << 10) as usize;
+    let total = rng.log_uniform(3 << 10, 190 << 10) as usize;
     let count = rng.range_usize(1, 7);
     for i in 0..count {
         if i > 0 {
@@ -2170,12 +2203,11 @@ impl Gen {
         Ok(None)
     }
 
-    fn released(rng: &mut Rng, s: &Session, layout: Layout, clock_ms: i64) -> Option<(usize, u64)> {
+    fn released(rng: &mut Rng, layout: Layout, clock_ms: i64) -> Option<(usize, u64)> {
         if layout != Layout::CodexNewest || !rng.percent(50) {
             return None;
         }
         let pos = rng.below_usize(layout.keys().len() + 1);
-        let _ = s;
         Some((pos, clock_ms as u64 * 1_000_000 + rng.below(1_000_000)))
     }
 
@@ -2227,7 +2259,7 @@ impl Gen {
             layout,
             event: s.event_name(event),
             t,
-            released: Gen::released(rng, s, layout, *clock_ms),
+            released: Gen::released(rng, layout, *clock_ms),
         };
         let esc = s.esc;
         out.clear();
@@ -2272,7 +2304,7 @@ impl Gen {
         exec_end_head(payload, rng, s);
         exec_end_tail(tail, rng, s);
         let layout = s.layout;
-        let released = Gen::released(rng, s, layout, *clock_ms);
+        let released = Gen::released(rng, layout, *clock_ms);
         let esc = s.esc;
         let ctx = LineCtx {
             layout,
@@ -2303,14 +2335,11 @@ impl Gen {
         Ok(())
     }
 
-    /// The `--huge-line-mb` line: a one-off Codex session so that the regular sessions'
-    /// state (and thus the rest of the file) does not depend on where it lands.
+    /// The `--huge-line-mb` line comes from a one-off Codex session: it is a Codex line even
+    /// with `--product claude`, and no live session's flow is cut in two by it.
     fn huge_line<W: Write>(&mut self, mb: u64, sink: &mut Sink<W>) -> io::Result<()> {
         self.tick();
         let mut s = Session::new(&mut self.rng, Product::Codex, self.clock_ms);
-        if s.layout == Layout::CodexAligned {
-            s.layout = Layout::CodexCurrent;
-        }
         s.begin_flow(&mut self.rng, self.clock_ms);
         s.begin_round(&mut self.rng, self.clock_ms);
         self.sessions.push(s);
@@ -2655,7 +2684,7 @@ const BAD_ESCAPES: [&str; 10] = [
     r"\'",
     r"\a",
     r"\U0001F600",
-    r"\u00",
+    r"\u00Z1",
     r"\ ",
     r"\0",
     r"\u{41}",
@@ -3117,4 +3146,136 @@ fn main() -> Result<()> {
         summary.lines, sink.bytes, summary.adversarial
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn opts(amount: Amount, adversarial: f64) -> RunOpts {
+        RunOpts {
+            seed: 7,
+            amount,
+            cfg_product: ProductArg::Both,
+            adversarial,
+            max_line_mb: 2,
+            huge_line_mb: None,
+            bom: false,
+            no_final_newline: false,
+        }
+    }
+
+    fn generate(o: &RunOpts) -> (Vec<u8>, String) {
+        let mut sink = Sink {
+            w: Vec::new(),
+            bytes: 0,
+        };
+        let mut labels = Vec::new();
+        run(o, &mut sink, Some(&mut labels)).unwrap();
+        assert_eq!(sink.bytes, sink.w.len() as u64);
+        (sink.w, String::from_utf8(labels).unwrap())
+    }
+
+    fn lines(data: &[u8]) -> Vec<&[u8]> {
+        let body = data.strip_suffix(b"\n").unwrap_or(data);
+        body.split(|&b| b == b'\n').collect()
+    }
+
+    #[test]
+    fn text_tables_are_valid_json_string_content() {
+        let tables: [&[&str]; 6] = [
+            &PROSE_SPECIALS,
+            &ANSI_LINES,
+            &FILE_NAMES,
+            &CODE_BLOCKS,
+            &COMMANDS,
+            &WORDS,
+        ];
+        for entry in tables.iter().flat_map(|t| t.iter()) {
+            let quoted = format!("\"{entry}\"");
+            assert!(serde_json::from_str::<String>(&quoted).is_ok(), "{entry:?}");
+        }
+        serde_json::from_str::<Value>(CODEX_TOOLS).unwrap();
+        assert_eq!(CODEX_EVENTS[X_EXEC_END as usize].name, "turn.exec.end");
+        assert_eq!(
+            CODEX_EVENTS[X_OUTPUT_TEXT_DELTA as usize].name,
+            "response.output_text.delta"
+        );
+        assert_eq!(
+            CODEX_EVENTS[X_TOKEN_COUNT as usize].name,
+            "turn.token_count"
+        );
+    }
+
+    #[test]
+    fn normal_lines_are_valid_for_serde_json() {
+        let (data, _) = generate(&opts(Amount::Lines(30_000), 0.0));
+        for line in lines(&data) {
+            let v: serde_json::Map<String, Value> = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(line)));
+            let payload = v["line"].as_str().unwrap().strip_prefix("data: ").unwrap();
+            serde_json::from_str::<Value>(payload).unwrap();
+            if let Some(meta) = v.get("metadata") {
+                let meta: serde_json::Map<String, Value> =
+                    serde_json::from_str(meta.as_str().unwrap()).unwrap();
+                assert!(meta["pid"].is_u64());
+            }
+            assert_eq!(v["t"].as_str().unwrap().len(), 23);
+            assert!(v["data_count"].is_u64());
+        }
+    }
+
+    #[test]
+    fn adversarial_labels_agree_with_serde_json() {
+        let (data, labels) = generate(&opts(Amount::Lines(6_000), 1.0));
+        let lines = lines(&data);
+        let labels: Vec<&str> = labels.lines().collect();
+        assert_eq!(labels.len(), lines.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for (line, label) in lines.iter().zip(&labels) {
+            let kind = label.rsplit('\t').next().unwrap();
+            seen.insert(kind);
+            let object = serde_json::from_slice::<serde_json::Map<String, Value>>(line).is_ok();
+            if kind.starts_with("blank:") {
+                assert!(line.iter().all(|b| b" \t\r".contains(b)), "{line:?}");
+            } else {
+                assert_eq!(
+                    object,
+                    kind.starts_with("odd:"),
+                    "{kind}: {}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        assert_eq!(seen.len(), ADV_KINDS.len());
+    }
+
+    #[test]
+    fn output_is_deterministic_and_honours_flags() {
+        let mut o = opts(Amount::Bytes(3 * MIB), 0.1);
+        o.huge_line_mb = Some(2);
+        o.bom = true;
+        o.no_final_newline = true;
+        let (a, la) = generate(&o);
+        let (b, lb) = generate(&o);
+        assert!(a == b && la == lb);
+        assert!(a.starts_with(BOM) && !a.ends_with(b"\n"));
+        assert!(a.len() as u64 >= 3 * MIB);
+        let huge = lines(&a).into_iter().max_by_key(|l| l.len()).unwrap();
+        assert!(huge.len() as u64 >= 2 * MIB);
+        let v: Value = serde_json::from_slice(huge).unwrap();
+        assert_eq!(v["event"], "turn.exec.end");
+        o.seed = 8;
+        assert!(generate(&o).0 != a);
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        assert!(parse_size("1.5G").is_err());
+    }
 }

@@ -1,0 +1,587 @@
+//! Helpers that let integration tests read like a user's shell session (in the style of
+//! ripgrep's `tests/util.rs`): a scratch directory, a builder for `ingestor` invocations, and
+//! read-only views of the database a run produced.
+
+#![allow(dead_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+
+/// Path of the binary under test.
+pub const INGESTOR: &str = env!("CARGO_BIN_EXE_ingestor");
+/// Path of the test-data generator.
+pub const SSE_GEN: &str = env!("CARGO_BIN_EXE_sse-gen");
+
+/// No single child process of a test may run longer than this; a hang becomes a failure.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A scratch directory, removed when dropped.
+pub struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Default for Dir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::Builder::new()
+                .prefix("ingestor-test-")
+                .tempdir()
+                .expect("create temp dir"),
+        }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Path of `name` inside the directory (the file need not exist).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Creates (or truncates) `name` with `bytes`.
+    pub fn create(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, bytes).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        p
+    }
+
+    /// Appends `bytes` to `name`.
+    pub fn append(&self, name: &str, bytes: impl AsRef<[u8]>) {
+        let p = self.path(name);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("open {} for append: {e}", p.display()));
+        f.write_all(bytes.as_ref()).expect("append");
+    }
+
+    /// Reads `name` whole.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        let p = self.path(name);
+        fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    }
+
+    /// Whether `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Runs `sse-gen ARGS --out name` and returns the path of the generated file.
+    pub fn generate(&self, name: &str, args: &[&str]) -> PathBuf {
+        let p = self.path(name);
+        let mut cmd = Command::new(SSE_GEN);
+        cmd.args(args).arg("--out").arg(&p).current_dir(self.root());
+        let out = run_with_timeout(cmd, None);
+        assert!(
+            out.status.success(),
+            "sse-gen {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(p.exists(), "sse-gen {args:?} wrote no {}", p.display());
+        p
+    }
+
+    /// A fresh `ingestor` invocation whose working directory is this directory.
+    pub fn command(&self) -> TestCommand {
+        TestCommand::new(self.root())
+    }
+
+    /// A read-only view of the database `name`.
+    pub fn db(&self, name: &str) -> Db {
+        Db::new(self.path(name))
+    }
+}
+
+enum Input {
+    Inherit,
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Builder around one `ingestor` process.
+pub struct TestCommand {
+    cmd: Command,
+    args: Vec<String>,
+    stdin: Input,
+}
+
+impl TestCommand {
+    pub fn new(cwd: &Path) -> TestCommand {
+        let mut cmd = Command::new(INGESTOR);
+        cmd.current_dir(cwd);
+        // Keep runs independent of the caller's terminal and locale.
+        cmd.env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
+        TestCommand {
+            cmd,
+            args: Vec::new(),
+            stdin: Input::Inherit,
+        }
+    }
+
+    pub fn arg(&mut self, a: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.args.push(a.as_ref().to_string_lossy().into_owned());
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    /// Feeds `bytes` on stdin (written from a separate thread, as a pipe).
+    pub fn stdin_bytes(&mut self, bytes: impl Into<Vec<u8>>) -> &mut Self {
+        self.stdin = Input::Bytes(bytes.into());
+        self
+    }
+
+    /// Connects stdin to a file (`ingestor < file`).
+    pub fn stdin_file(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.stdin = Input::File(path.into());
+        self
+    }
+
+    fn describe(&self) -> String {
+        format!("ingestor {}", self.args.join(" "))
+    }
+
+    /// Runs the process to completion and returns everything it produced.
+    pub fn run(&mut self) -> Output {
+        let feed = match std::mem::replace(&mut self.stdin, Input::Inherit) {
+            Input::Inherit => {
+                self.cmd.stdin(Stdio::null());
+                None
+            }
+            Input::File(p) => {
+                let f = File::open(&p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
+                self.cmd.stdin(f);
+                None
+            }
+            Input::Bytes(b) => {
+                self.cmd.stdin(Stdio::piped());
+                Some(b)
+            }
+        };
+        let mut cmd = std::mem::replace(&mut self.cmd, Command::new(INGESTOR));
+        let out = run_with_timeout_cmd(&mut cmd, feed, &self.describe());
+        self.cmd = cmd;
+        out
+    }
+
+    /// Runs and asserts success: exit 0, nothing on stdout, no panic, and on stderr exactly one
+    /// summary line (nothing at all with `--quiet`). Returns stderr.
+    pub fn assert_ok(&mut self) -> String {
+        let quiet = self.args.iter().any(|a| a == "--quiet");
+        let what = self.describe();
+        let out = self.run();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "`{what}` failed ({}), stderr:\n{stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "`{what}` panicked:\n{stderr}");
+        assert!(
+            stdout.is_empty(),
+            "`{what}` wrote to stdout:\n{}",
+            crate::oracle::show_bytes(&out.stdout)
+        );
+        if quiet {
+            assert!(
+                stderr.is_empty(),
+                "`{what}` (quiet) wrote to stderr:\n{stderr}"
+            );
+        } else {
+            assert_one_line(&what, "summary", &stderr);
+        }
+        stderr
+    }
+
+    /// Runs and asserts a clean user error: non-zero exit, exactly one non-empty line on stderr,
+    /// no panic. Returns stderr.
+    pub fn assert_err(&mut self) -> String {
+        let what = self.describe();
+        let out = self.run();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "`{what}` succeeded but should have failed; stderr:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "`{what}` panicked:\n{stderr}"
+        );
+        assert_exit_not_signal(&what, out.status);
+        assert_one_line(&what, "error message", &stderr);
+        stderr
+    }
+}
+
+fn assert_one_line(what: &str, kind: &str, stderr: &str) {
+    let body = stderr.strip_suffix('\n').unwrap_or(stderr);
+    assert!(
+        !body.trim().is_empty(),
+        "`{what}` printed no {kind} on stderr"
+    );
+    assert!(
+        !body.contains('\n') && !body.contains('\r'),
+        "`{what}` printed more than one line on stderr (expected one {kind} line):\n{stderr}"
+    );
+}
+
+#[cfg(unix)]
+fn assert_exit_not_signal(what: &str, status: ExitStatus) {
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.signal().is_none(),
+        "`{what}` was killed by signal {:?}",
+        status.signal()
+    );
+}
+
+#[cfg(not(unix))]
+fn assert_exit_not_signal(_what: &str, _status: ExitStatus) {}
+
+fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
+    let what = format!("{cmd:?}");
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    } else {
+        cmd.stdin(Stdio::null());
+    }
+    run_with_timeout_cmd(&mut cmd, stdin, &what)
+}
+
+/// Spawns `cmd`, feeds stdin, collects stdout/stderr, and kills it after [`CHILD_TIMEOUT`].
+fn run_with_timeout_cmd(cmd: &mut Command, stdin: Option<Vec<u8>>, what: &str) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child: Child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
+    let feeder = stdin.map(|bytes| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        // A broken pipe is not our failure: the process may legitimately stop reading.
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > CHILD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{what}` still running after {CHILD_TIMEOUT:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// The decimal numbers in a summary line, thousands separators (`,` `_` `'`) removed.
+pub fn numbers_in(text: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_digit() {
+            cur.push(c);
+        } else if matches!(c, ',' | '_' | '\'')
+            && !cur.is_empty()
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit())
+        {
+            // separator inside a number
+        } else if !cur.is_empty() {
+            out.push(cur.parse().unwrap_or(u64::MAX));
+            cur.clear();
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur.parse().unwrap_or(u64::MAX));
+    }
+    out
+}
+
+/// One row of `sse_lines`, every column as SQLite returned it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseRow {
+    pub id: i64,
+    pub event: Value,
+    pub t: Value,
+    pub flow_id: Value,
+    pub round: Value,
+    pub data_count: Value,
+    pub sid: Value,
+    pub meta_ver: Value,
+    pub meta_pid: Value,
+    pub meta_cwd: Value,
+    pub meta_turn_id: Value,
+    pub metadata: Value,
+    pub extra: Value,
+    pub line: Value,
+}
+
+/// The columns of `sse_lines` in contract (physical) order.
+pub const SSE_COLUMNS: [&str; 14] = [
+    "id",
+    "event",
+    "t",
+    "flow_id",
+    "round",
+    "data_count",
+    "sid",
+    "meta_ver",
+    "meta_pid",
+    "meta_cwd",
+    "meta_turn_id",
+    "metadata",
+    "extra",
+    "line",
+];
+
+impl SseRow {
+    /// All columns except `id` and `extra`, in the order of `ExpectedRow::plain_columns`.
+    pub fn plain_columns(&self) -> [(&'static str, &Value); 12] {
+        [
+            ("event", &self.event),
+            ("t", &self.t),
+            ("flow_id", &self.flow_id),
+            ("round", &self.round),
+            ("data_count", &self.data_count),
+            ("sid", &self.sid),
+            ("meta_ver", &self.meta_ver),
+            ("meta_pid", &self.meta_pid),
+            ("meta_cwd", &self.meta_cwd),
+            ("meta_turn_id", &self.meta_turn_id),
+            ("metadata", &self.metadata),
+            ("line", &self.line),
+        ]
+    }
+
+    /// A column by name.
+    pub fn get(&self, name: &str) -> &Value {
+        match name {
+            "extra" => &self.extra,
+            _ => {
+                self.plain_columns()
+                    .into_iter()
+                    .find(|(n, _)| *n == name)
+                    .unwrap_or_else(|| panic!("no column {name}"))
+                    .1
+            }
+        }
+    }
+}
+
+/// One row of `bad_lines`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BadRow {
+    pub id: i64,
+    pub src_offset: Value,
+    pub reason: Value,
+    pub raw: Value,
+}
+
+/// Read-only access to a database written by `ingestor`.
+pub struct Db {
+    pub path: PathBuf,
+}
+
+impl Db {
+    pub fn new(path: PathBuf) -> Db {
+        Db { path }
+    }
+
+    /// Opens the database read-only.
+    pub fn open(&self) -> Connection {
+        Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", self.path.display()))
+    }
+
+    /// Opens the database read-write (to play a user who changes it between runs).
+    pub fn open_rw(&self) -> Connection {
+        Connection::open(&self.path).unwrap_or_else(|e| panic!("open {}: {e}", self.path.display()))
+    }
+
+    /// `SELECT count(*) FROM table`.
+    pub fn count(&self, table: &str) -> i64 {
+        self.open()
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })
+            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+    }
+
+    /// Every row of `sse_lines`, ordered by id.
+    pub fn rows(&self) -> Vec<SseRow> {
+        let conn = self.open();
+        let sql = format!(
+            "SELECT {} FROM sse_lines ORDER BY id",
+            SSE_COLUMNS.join(", ")
+        );
+        let mut stmt = conn.prepare(&sql).expect("prepare sse_lines select");
+        stmt.query_map([], |r| {
+            Ok(SseRow {
+                id: r.get(0)?,
+                event: r.get(1)?,
+                t: r.get(2)?,
+                flow_id: r.get(3)?,
+                round: r.get(4)?,
+                data_count: r.get(5)?,
+                sid: r.get(6)?,
+                meta_ver: r.get(7)?,
+                meta_pid: r.get(8)?,
+                meta_cwd: r.get(9)?,
+                meta_turn_id: r.get(10)?,
+                metadata: r.get(11)?,
+                extra: r.get(12)?,
+                line: r.get(13)?,
+            })
+        })
+        .expect("query sse_lines")
+        .collect::<Result<_, _>>()
+        .expect("read sse_lines")
+    }
+
+    /// Every row of `bad_lines`, ordered by id.
+    pub fn bad_lines(&self) -> Vec<BadRow> {
+        let conn = self.open();
+        let mut stmt = conn
+            .prepare("SELECT id, src_offset, reason, raw FROM bad_lines ORDER BY id")
+            .expect("prepare bad_lines select");
+        stmt.query_map([], |r| {
+            Ok(BadRow {
+                id: r.get(0)?,
+                src_offset: r.get(1)?,
+                reason: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })
+        .expect("query bad_lines")
+        .collect::<Result<_, _>>()
+        .expect("read bad_lines")
+    }
+
+    /// `PRAGMA integrity_check`, all result lines joined.
+    pub fn integrity_check(&self) -> String {
+        let conn = self.open();
+        let mut stmt = conn.prepare("PRAGMA integrity_check").expect("prepare");
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("integrity_check")
+            .collect::<Result<_, _>>()
+            .expect("integrity_check rows");
+        lines.join("\n")
+    }
+
+    pub fn assert_integrity(&self) {
+        let r = self.integrity_check();
+        assert_eq!(r, "ok", "PRAGMA integrity_check on {}", self.path.display());
+    }
+
+    /// `PRAGMA user_version`.
+    pub fn user_version(&self) -> i64 {
+        self.open()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version")
+    }
+
+    /// `(name, table)` of every explicit index (autoindexes excluded), sorted by name.
+    pub fn indexes(&self) -> Vec<(String, String)> {
+        let conn = self.open();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, tbl_name FROM sqlite_master \
+                 WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("indexes")
+            .collect::<Result<_, _>>()
+            .expect("index rows")
+    }
+
+    /// The column names an index covers, in order.
+    pub fn index_columns(&self, index: &str) -> Vec<String> {
+        let conn = self.open();
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+            .expect("prepare");
+        stmt.query_map([index], |r| r.get::<_, Option<String>>(0))
+            .expect("index_info")
+            .map(|r| r.expect("row").unwrap_or_else(|| "<expr>".into()))
+            .collect()
+    }
+
+    /// `(name, declared type)` of a table's columns in physical order.
+    pub fn table_columns(&self, table: &str) -> Vec<(String, String)> {
+        let conn = self.open();
+        let mut stmt = conn
+            .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
+            .expect("prepare");
+        stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("table_info")
+            .collect::<Result<_, _>>()
+            .expect("table_info rows")
+    }
+
+    /// Whether column `pk` of `table` is the INTEGER PRIMARY KEY (a rowid alias).
+    pub fn pk_columns(&self, table: &str) -> Vec<String> {
+        let conn = self.open();
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
+            .expect("prepare");
+        stmt.query_map([table], |r| r.get(0))
+            .expect("table_info")
+            .collect::<Result<_, _>>()
+            .expect("pk rows")
+    }
+}
