@@ -7,6 +7,8 @@
 //! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
 
 use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -62,6 +64,7 @@ pub struct Followed {
 pub fn follow(
     conn: &Connection,
     source_id: i64,
+    path: Option<&Path>,
     mut reader: LineReader<Input>,
     mut builder: Builder,
     rss_budget: u64,
@@ -82,6 +85,10 @@ pub fn follow(
     let mut tx_started: Option<Instant> = None;
     let mut max_age = MIN_TX_AGE;
     let mut last_budget_check = Instant::now();
+    let mut watch = match (path, reader.get_mut()) {
+        (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
+        _ => None,
+    };
     loop {
         if signals::stop_requested() {
             return finish(&mut writer, &mut batch, &reader, started, End::Stopped);
@@ -127,6 +134,9 @@ pub fn follow(
             }
         }
         if caught_up && !is_pipe {
+            if let Some(w) = watch.as_mut() {
+                w.check(log);
+            }
             std::thread::sleep(POLL);
         }
     }
@@ -151,6 +161,48 @@ fn finish(
         end,
         offset: writer.offset(),
     })
+}
+
+/// Notices when the followed path stops naming the file being read. Until
+/// rotation is handled, the old file keeps being followed and the change is
+/// logged once, rather than failing or spinning.
+struct Watch<'a> {
+    path: &'a Path,
+    id: (u64, u64),
+    checked: Instant,
+    reported: bool,
+}
+
+impl<'a> Watch<'a> {
+    fn new(path: &'a Path, meta: &std::fs::Metadata) -> Self {
+        Watch {
+            path,
+            id: (meta.dev(), meta.ino()),
+            checked: Instant::now(),
+            reported: false,
+        }
+    }
+
+    fn check(&mut self, log: &dyn Fn(&str)) {
+        if self.checked.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.checked = Instant::now();
+        let now = std::fs::metadata(self.path).map(|m| (m.dev(), m.ino()));
+        let same = matches!(now, Ok(id) if id == self.id);
+        if !same && !self.reported {
+            let what = if now.is_err() {
+                "was removed"
+            } else {
+                "now names another file"
+            };
+            log(&format!(
+                "{} {what}; still following the file that was opened (restart to pick up the new one)",
+                self.path.display()
+            ));
+        }
+        self.reported = !same;
+    }
 }
 
 /// Frees what live mode can spare; returns whether RSS is back in budget.

@@ -191,6 +191,7 @@ fn go_live(
         let followed = live::follow(
             &conn,
             source_id,
+            config.input.as_deref(),
             reader,
             builder,
             config.rss_budget,
