@@ -72,7 +72,10 @@ impl Config {
             live_only: args.no_exec_live,
             live: Tuning {
                 cache_mb: args.live_cache_mb.max(1),
-                page_size: PAGE_SIZE,
+                page_size: std::env::var("XP_PAGE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(PAGE_SIZE),
                 journal: "WAL",
                 synchronous: "NORMAL",
             },

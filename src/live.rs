@@ -40,6 +40,8 @@ const MAX_TX_AGE: Duration = Duration::from_millis(800);
 /// A caught-up transaction this old is committed rather than extended.
 const CAUGHT_UP_TX_AGE: Duration = Duration::from_millis(5);
 const MAX_TX_LINES: u64 = 200_000;
+/// Quiet time after which memory a burst used is handed back.
+const REST_AFTER: Duration = Duration::from_secs(1);
 /// How often the budget is checked while lines flow.
 const BUDGET_EVERY: Duration = Duration::from_millis(250);
 
@@ -85,6 +87,8 @@ pub fn follow(
     let mut tx_started: Option<Instant> = None;
     let mut max_age = MIN_TX_AGE;
     let mut last_budget_check = Instant::now();
+    let mut last_line = Instant::now();
+    let mut rested = false;
     let mut watch = match (path, reader.get_mut()) {
         (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
         _ => None,
@@ -97,6 +101,8 @@ pub fn follow(
             Ok(Some(line)) => {
                 builder.push(&mut batch, &line);
                 tx_started.get_or_insert_with(Instant::now);
+                last_line = Instant::now();
+                rested = false;
                 false
             }
             Ok(None) => true,
@@ -123,6 +129,12 @@ pub fn follow(
         }
         if caught_up && !writer.in_tx() && is_pipe && reader.get_mut().closed() {
             return finish(&mut writer, &mut batch, &reader, started, End::Closed);
+        }
+        if caught_up && !writer.in_tx() && !rested && last_line.elapsed() >= REST_AFTER {
+            // Quiet again after a burst: hand back what the burst used, so
+            // idle RSS does not keep the burst's high-water mark.
+            release(conn, &mut reader);
+            rested = true;
         }
         if (caught_up || last_budget_check.elapsed() >= BUDGET_EVERY) && !writer.in_tx() {
             last_budget_check = Instant::now();
@@ -205,6 +217,14 @@ impl<'a> Watch<'a> {
     }
 }
 
+/// Hands back memory live mode can spare: SQLite's unused cache pages, the
+/// read buffer beyond its resting size, and free heap.
+fn release(conn: &Connection, reader: &mut LineReader<Input>) {
+    reader.shrink();
+    let _ = conn.release_memory();
+    mem::release_heap();
+}
+
 /// Frees what live mode can spare; returns whether RSS is back in budget.
 fn shed(
     conn: &Connection,
@@ -213,9 +233,7 @@ fn shed(
     log: &dyn Fn(&str),
 ) -> bool {
     let before = mem::current_rss();
-    reader.shrink();
-    let _ = conn.release_memory();
-    mem::release_heap();
+    release(conn, reader);
     let after = mem::current_rss();
     if after > budget {
         log(&format!(

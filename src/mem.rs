@@ -90,3 +90,15 @@ pub fn pin_mmap_threshold() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
+
+/// SQLite's own heap in use and its high-water mark, in bytes: the part of
+/// RSS that cache settings govern.
+pub fn sqlite_heap() -> (u64, u64) {
+    // SAFETY: both are thread-safe counters with no preconditions.
+    unsafe {
+        (
+            rusqlite::ffi::sqlite3_memory_used().max(0) as u64,
+            rusqlite::ffi::sqlite3_memory_highwater(0).max(0) as u64,
+        )
+    }
+}

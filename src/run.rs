@@ -204,7 +204,15 @@ fn go_live(
             End::Closed | End::Stopped => {
                 let rss = mem::current_rss() as f64 / 1e6;
                 let summary = report::summary(&followed.stats, mem::peak_rss());
-                log(config, &format!("live: {summary}, RSS now {rss:.1} MB"));
+                let (heap, heap_peak) = mem::sqlite_heap();
+                log(
+                    config,
+                    &format!(
+                        "live: {summary}, RSS now {rss:.1} MB, SQLite heap {:.1} MB (peak {:.1} MB)",
+                        heap as f64 / 1e6,
+                        heap_peak as f64 / 1e6
+                    ),
+                );
                 return Ok(());
             }
             End::OverBudget => {
