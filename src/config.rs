@@ -47,18 +47,9 @@ impl Config {
             from_scratch: args.from_scratch,
             historical: Tuning {
                 cache_mb: args.historical_cache_mb.max(1),
-                page_size: std::env::var("XP_PAGE")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(65536),
-                journal: std::env::var("XP_JOURNAL")
-                    .ok()
-                    .map(|v| &*v.leak())
-                    .unwrap_or("TRUNCATE"),
-                synchronous: std::env::var("XP_SYNC")
-                    .ok()
-                    .map(|v| &*v.leak())
-                    .unwrap_or("OFF"),
+                page_size: PAGE_SIZE,
+                journal: "TRUNCATE",
+                synchronous: "OFF",
             },
             batch_rows: args.batch_rows,
             max_line: args
@@ -72,10 +63,7 @@ impl Config {
             live_only: args.no_exec_live,
             live: Tuning {
                 cache_mb: args.live_cache_mb.max(1),
-                page_size: std::env::var("XP_PAGE")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(PAGE_SIZE),
+                page_size: PAGE_SIZE,
                 journal: "WAL",
                 synchronous: "NORMAL",
             },
