@@ -48,7 +48,7 @@ impl Config {
             historical: Tuning {
                 cache_mb: args.historical_cache_mb.max(1),
                 page_size: PAGE_SIZE,
-                journal: "TRUNCATE",
+                journal: "DELETE",
                 synchronous: "OFF",
             },
             batch_rows: args.batch_rows,

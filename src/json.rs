@@ -5,7 +5,7 @@
 //! be UTF-8, and reports failures as a [`SyntaxError`] carrying the byte
 //! position, so that `bad_lines.reason` can say where a line went wrong.
 
-use memchr::{memchr, memchr2};
+use memchr::memchr2;
 
 /// What was wrong with a line, and at which byte (0-based, within the line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +112,26 @@ fn find_special(s: &[u8]) -> Option<usize> {
         .map(|p| base + p)
 }
 
+/// Position of the first `needle`, SWAR like [`find_special`]: escapes come
+/// every few bytes in SSE payloads, too close together for memchr's vector
+/// set-up to pay off.
+#[inline]
+fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (LO * needle as u64);
+        let m = x.wrapping_sub(LO) & !x & HI;
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+}
+
 /// Length of the escape sequence starting with the backslash at `j`
 /// (2 for `\n`, 6 for `\u00e9`, 12 for a surrogate pair).
 fn escape_len(buf: &[u8], j: usize) -> Result<usize> {
@@ -150,7 +170,7 @@ fn hex4(buf: &[u8], at: usize) -> Option<u32> {
 /// Appends the decoded value of a validated string body to `out`.
 pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
-    while let Some(k) = memchr(b'\\', &body[i..]) {
+    while let Some(k) = find_byte(&body[i..], b'\\') {
         out.extend_from_slice(&body[i..i + k]);
         let j = i + k;
         let simple = match body[j + 1] {
@@ -341,6 +361,7 @@ mod tests {
         ) {
             let naive = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
             proptest::prop_assert_eq!(find_special(&s), naive);
+            proptest::prop_assert_eq!(find_byte(&s, b'\\'), s.iter().position(|&c| c == b'\\'));
         }
     }
 
