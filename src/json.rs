@@ -129,7 +129,11 @@ fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
         }
         base += 8;
     }
-    chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == needle)
+        .map(|p| base + p)
 }
 
 /// Length of the escape sequence starting with the backslash at `j`

@@ -82,7 +82,8 @@ pub fn release_heap() {
 /// Makes glibc serve every block over 128 KiB with its own mapping, so that a
 /// huge line's buffers go back to the OS as soon as they are freed. By default
 /// glibc raises this threshold after such a free (up to 32 MiB), after which
-/// big buffers stay in the heap and keep RSS up.
+/// big buffers stay in the heap and keep RSS up. Batches and read buffers are
+/// allocated once and reused, so the mappings do not churn.
 pub fn pin_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning.

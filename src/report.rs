@@ -71,7 +71,8 @@ pub fn summary(stats: &Stats, peak_rss: u64) -> String {
     let secs = (stats.load + stats.index).as_secs_f64().max(1e-6);
     format!(
         "{} lines ({} rows, {} bad, {} blank), {:.1} MB in {:.2} s \
-         (load {:.2} s, indexes {:.2} s): {:.0} lines/s, {:.1} MB/s, peak RSS {:.1} MB",
+         (load {:.2} s, indexes {:.2} s): {:.0} lines/s, {:.1} MB/s, peak RSS {:.1} MB, \
+         RSS now {:.1} MB",
         stats.lines,
         stats.rows,
         stats.bad,
@@ -83,5 +84,6 @@ pub fn summary(stats: &Stats, peak_rss: u64) -> String {
         stats.lines as f64 / secs,
         stats.bytes as f64 / 1e6 / secs,
         peak_rss as f64 / 1e6,
+        crate::mem::current_rss() as f64 / 1e6,
     )
 }

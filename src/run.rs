@@ -21,6 +21,7 @@ use crate::source::{self, Input, Start};
 
 pub fn run(config: &Config) -> Result<()> {
     signals::install();
+    mem::pin_mmap_threshold();
     if config.start_offset.is_some() && config.input.is_none() {
         bail!("--start-offset needs --input FILE (standard input has no offsets to seek to)");
     }
@@ -183,7 +184,6 @@ fn go_live(
     source_id: i64,
     mut reader: LineReader<Input>,
 ) -> Result<()> {
-    mem::pin_mmap_threshold();
     db::create_indexes(&conn)?;
     let log_fn = |msg: &str| log(config, msg);
     loop {
@@ -202,13 +202,12 @@ fn go_live(
             .context("cannot close the database")?;
         match followed.end {
             End::Closed | End::Stopped => {
-                let rss = mem::current_rss() as f64 / 1e6;
-                let summary = report::summary(&followed.stats, mem::peak_rss());
                 let (heap, heap_peak) = mem::sqlite_heap();
+                let summary = report::summary(&followed.stats, mem::peak_rss());
                 log(
                     config,
                     &format!(
-                        "live: {summary}, RSS now {rss:.1} MB, SQLite heap {:.1} MB (peak {:.1} MB)",
+                        "live: {summary}; SQLite heap {:.1} MB (peak {:.1} MB)",
                         heap as f64 / 1e6,
                         heap_peak as f64 / 1e6
                     ),
