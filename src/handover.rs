@@ -9,12 +9,31 @@ use std::process::Command;
 use anyhow::anyhow;
 
 use crate::config::Config;
+use crate::signals;
+
+/// Why the hand-over did not happen.
+pub enum NotExecuted {
+    /// A stop signal came first: the caller ends the run normally.
+    Stopped,
+    Failed(anyhow::Error),
+}
 
 /// Replaces this process with a live follower of the same file starting at
-/// `offset`. Returns only if the exec failed. The database must be closed
+/// `offset`. Returns only if it did not. The database must be closed
 /// (committed) first: SQLite opens its files close-on-exec, and the new
 /// process reopens them.
-pub fn exec_live(config: &Config, offset: u64) -> anyhow::Error {
+pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
+    signals::block();
+    if signals::stop_requested() {
+        signals::unblock();
+        return NotExecuted::Stopped;
+    }
+    let err = exec(config, offset);
+    signals::unblock();
+    NotExecuted::Failed(err)
+}
+
+fn exec(config: &Config, offset: u64) -> anyhow::Error {
     let Some(input) = &config.input else {
         return anyhow!("standard input cannot be handed to a new process");
     };

@@ -42,6 +42,9 @@ const CAUGHT_UP_TX_AGE: Duration = Duration::from_millis(5);
 const MAX_TX_LINES: u64 = 200_000;
 /// Quiet time after which memory a burst used is handed back.
 const REST_AFTER: Duration = Duration::from_secs(1);
+/// A process younger than this does not re-execute: were it over budget
+/// already, a fresh one would be too, and they would loop.
+const MIN_LIFETIME: Duration = Duration::from_secs(2);
 /// How often the budget is checked while lines flow.
 const BUDGET_EVERY: Duration = Duration::from_millis(250);
 
@@ -57,6 +60,8 @@ pub enum End {
 
 pub struct Followed {
     pub stats: Stats,
+    /// The highest RSS seen at the budget checks.
+    pub peak_rss: u64,
     pub end: End,
     pub offset: u64,
 }
@@ -88,6 +93,7 @@ pub fn follow(
     let mut max_age = MIN_TX_AGE;
     let mut last_budget_check = Instant::now();
     let mut last_line = Instant::now();
+    let mut peak_rss = mem::current_rss();
     let mut rested = false;
     let mut watch = match (path, reader.get_mut()) {
         (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
@@ -95,7 +101,13 @@ pub fn follow(
     };
     loop {
         if signals::stop_requested() {
-            return finish(&mut writer, &mut batch, &reader, started, End::Stopped);
+            return finish(
+                &mut writer,
+                &mut batch,
+                &reader,
+                (started, peak_rss),
+                End::Stopped,
+            );
         }
         let caught_up = match reader.next_line(framing) {
             Ok(Some(line)) => {
@@ -128,7 +140,13 @@ pub fn follow(
             };
         }
         if caught_up && !writer.in_tx() && is_pipe && reader.get_mut().closed() {
-            return finish(&mut writer, &mut batch, &reader, started, End::Closed);
+            return finish(
+                &mut writer,
+                &mut batch,
+                &reader,
+                (started, peak_rss),
+                End::Closed,
+            );
         }
         if caught_up && !writer.in_tx() && !rested && last_line.elapsed() >= REST_AFTER {
             // Quiet again after a burst: hand back what the burst used, so
@@ -138,11 +156,21 @@ pub fn follow(
         }
         if (caught_up || last_budget_check.elapsed() >= BUDGET_EVERY) && !writer.in_tx() {
             last_budget_check = Instant::now();
-            if mem::current_rss() > rss_budget
-                && !shed(conn, &mut reader, rss_budget, log)
-                && !is_pipe
-            {
-                return finish(&mut writer, &mut batch, &reader, started, End::OverBudget);
+            let rss = mem::current_rss();
+            peak_rss = peak_rss.max(rss);
+            // A fresh process would have to read a long partial line again:
+            // re-executing helps only once it has been committed.
+            let can_reexec = !is_pipe
+                && reader.pending() <= LIVE_READ_BUFFER
+                && started.elapsed() >= MIN_LIFETIME;
+            if rss > rss_budget && !shed(conn, &mut reader, rss_budget, log) && can_reexec {
+                return finish(
+                    &mut writer,
+                    &mut batch,
+                    &reader,
+                    (started, peak_rss),
+                    End::OverBudget,
+                );
             }
         }
         if caught_up && !is_pipe {
@@ -158,7 +186,7 @@ fn finish(
     writer: &mut Writer<'_>,
     batch: &mut Batch,
     reader: &LineReader<Input>,
-    started: Instant,
+    (started, peak_rss): (Instant, u64),
     end: End,
 ) -> Result<Followed> {
     if batch.lines > 0 {
@@ -170,6 +198,7 @@ fn finish(
     stats.load = started.elapsed();
     Ok(Followed {
         stats,
+        peak_rss,
         end,
         offset: writer.offset(),
     })

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::batch::Builder;
 use crate::config::Config;
 use crate::db;
-use crate::handover;
+use crate::handover::{self, NotExecuted};
 use crate::live::{self, End, LIVE_READ_BUFFER};
 use crate::mem;
 use crate::pipeline::{self, Ending, READ_BUFFER};
@@ -140,11 +140,13 @@ fn switch(
         conn.close()
             .map_err(|(_, e)| e)
             .context("cannot close the database")?;
-        let err = handover::exec_live(config, offset);
-        log(
-            config,
-            &format!("{err:#}; following in this process instead"),
-        );
+        match handover::exec_live(config, offset) {
+            NotExecuted::Stopped => return Ok(()),
+            NotExecuted::Failed(err) => log(
+                config,
+                &format!("{err:#}; following in this process instead"),
+            ),
+        }
         let input = source::open_input(config.input.as_deref())?;
         return live_from(config, input, Start::At(offset));
     }
@@ -201,19 +203,7 @@ fn go_live(
             .map_err(|(_, e)| e)
             .context("cannot close the database")?;
         match followed.end {
-            End::Closed | End::Stopped => {
-                let (heap, heap_peak) = mem::sqlite_heap();
-                let summary = report::summary(&followed.stats, mem::peak_rss());
-                log(
-                    config,
-                    &format!(
-                        "live: {summary}; SQLite heap {:.1} MB (peak {:.1} MB)",
-                        heap as f64 / 1e6,
-                        heap_peak as f64 / 1e6
-                    ),
-                );
-                return Ok(());
-            }
+            End::Closed | End::Stopped => return finish_live(config, &followed),
             End::OverBudget => {
                 log(
                     config,
@@ -222,11 +212,13 @@ fn go_live(
                         followed.offset
                     ),
                 );
-                let err = handover::exec_live(config, followed.offset);
-                log(
-                    config,
-                    &format!("{err:#}; following in this process instead"),
-                );
+                match handover::exec_live(config, followed.offset) {
+                    NotExecuted::Stopped => return finish_live(config, &followed),
+                    NotExecuted::Failed(err) => log(
+                        config,
+                        &format!("{err:#}; following in this process instead"),
+                    ),
+                }
                 conn = db::open(&config.db, &config.live)?;
                 let opened = source::open_input(config.input.as_deref())?
                     .resolve(&conn, Start::At(followed.offset))?;
@@ -239,6 +231,22 @@ fn go_live(
             }
         }
     }
+}
+
+fn finish_live(config: &Config, followed: &live::Followed) -> Result<()> {
+    let (heap, heap_peak) = mem::sqlite_heap();
+    // ru_maxrss would include the backfill before the exec: report the
+    // highest RSS live mode itself saw.
+    let summary = report::summary(&followed.stats, followed.peak_rss);
+    log(
+        config,
+        &format!(
+            "live: {summary}; SQLite heap {:.1} MB (peak {:.1} MB)",
+            heap as f64 / 1e6,
+            heap_peak as f64 / 1e6
+        ),
+    );
+    Ok(())
 }
 
 fn finish(config: &Config, stats: &Stats) -> Result<()> {

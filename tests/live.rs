@@ -1,0 +1,1231 @@
+//! Live mode of the real `ingestor` binary: `--follow` on a growing file (backfill, `exec()` into
+//! the live process, appends, signals, restarts), standard input switching to live when idle,
+//! concurrent readers, and the follower's behaviour when its file goes away.
+//!
+//! Every test drives the binary through real files, pipes, `exec` and signals, and compares the
+//! database with the independent oracle in `tests/oracle` (or with values written out by hand).
+//! Waits poll a condition with a generous deadline; nothing asserts on speed.
+
+mod oracle;
+mod util;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+
+use util::{Db, Dir};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const DB: &str = "out.db";
+const INPUT: &str = "in.jsonl";
+
+/// Deadline for anything the binary should do "soon" (a commit, an exec, an exit).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running `ingestor` whose stderr and stdout are collected by background threads. Dropping it
+/// kills the process, so a failing test leaves nothing behind.
+struct Proc {
+    child: Child,
+    pid: i32,
+    what: String,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    stdin: Option<ChildStdin>,
+    status: Option<ExitStatus>,
+}
+
+/// Copies everything `pipe` yields into `sink` until it closes.
+fn collect(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+}
+
+impl Proc {
+    /// Starts `ingestor ARGS` in `dir`; stdin is a pipe kept open by the test when `pipe_stdin`,
+    /// else `/dev/null`.
+    fn spawn(dir: &Dir, args: &[&str], pipe_stdin: bool) -> Proc {
+        let mut cmd = Command::new(util::INGESTOR);
+        cmd.current_dir(dir.root())
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .env("NO_COLOR", "1")
+            .stdin(if pipe_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let what = format!("ingestor {}", args.join(" "));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stderr.take().expect("stderr"), stderr.clone()),
+            collect(child.stdout.take().expect("stdout"), stdout.clone()),
+        ];
+        let stdin = child.stdin.take();
+        Proc {
+            pid: child.id() as i32,
+            child,
+            what,
+            stderr,
+            stdout,
+            readers,
+            stdin,
+            status: None,
+        }
+    }
+
+    /// `ingestor --input INPUT --db DB ARGS` in `dir`.
+    fn follow(dir: &Dir, args: &[&str]) -> Proc {
+        let input = dir.path(INPUT);
+        let db = dir.path(DB);
+        let mut all = vec![
+            "--input",
+            input.to_str().expect("utf-8 temp path"),
+            "--db",
+            db.to_str().expect("utf-8 temp path"),
+        ];
+        all.extend_from_slice(args);
+        Proc::spawn(dir, &all, false)
+    }
+
+    /// Everything written to stderr so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Whether the process is still running (records its status when it has ended).
+    fn alive(&mut self) -> bool {
+        if self.status.is_some() {
+            return false;
+        }
+        match self.child.try_wait().expect("try_wait") {
+            Some(s) => {
+                self.status = Some(s);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Polls `cond` until it returns `Some`, failing after [`PATIENCE`] or as soon as the process
+    /// has ended without it.
+    fn wait_for<T>(&mut self, what: &str, mut cond: impl FnMut(&mut Proc) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = cond(self) {
+                return v;
+            }
+            if !self.alive() {
+                // One last look: the condition may have become true just before the exit.
+                if let Some(v) = cond(self) {
+                    return v;
+                }
+                panic!(
+                    "`{}` ended ({:?}) while waiting for {what}; stderr:\n{}",
+                    self.what,
+                    self.status,
+                    self.stderr()
+                );
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "timed out after {PATIENCE:?} waiting for {what} from `{}`; stderr:\n{}",
+                    self.what,
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until stderr contains `needle`; returns the whole stderr.
+    fn wait_stderr(&mut self, needle: &str) -> String {
+        self.wait_for(&format!("{needle:?} on stderr"), |p| {
+            let s = p.stderr();
+            s.contains(needle).then_some(s)
+        })
+    }
+
+    /// The process's command line as `/proc` shows it.
+    #[cfg(target_os = "linux")]
+    fn cmdline(&self) -> Option<String> {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+    }
+
+    /// Waits until the backfill has re-executed this same process into live mode; returns the
+    /// offset the live process starts from (from the `live from offset N` line).
+    fn wait_exec(&mut self) -> u64 {
+        #[cfg(target_os = "linux")]
+        self.wait_for(
+            "the exec into live mode (--no-exec-live in /proc/PID/cmdline)",
+            |p| {
+                p.cmdline()
+                    .filter(|c| c.contains("--no-exec-live"))
+                    .map(|_| ())
+            },
+        );
+        let err = self.wait_stderr("live from offset ");
+        let tail = &err[err.find("live from offset ").unwrap() + "live from offset ".len()..];
+        let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no offset after `live from offset` in:\n{err}"))
+    }
+
+    /// Sends `sig` to the process.
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: plain kill(2) on the pid of a child we have not reaped yet.
+        let rc = unsafe { libc::kill(self.pid, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid);
+    }
+
+    /// Waits for the exit (within [`PATIENCE`]) and joins the output readers.
+    fn wait_exit(&mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        let start = Instant::now();
+        while self.alive() {
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "`{}` did not exit within {PATIENCE:?}; stderr:\n{}",
+                    self.what,
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
+        }
+        self.status.expect("status")
+    }
+
+    /// Waits for the exit and asserts a clean one: status 0, no panic, nothing on stdout.
+    /// Returns stderr.
+    fn assert_clean_exit(&mut self) -> String {
+        let status = self.wait_exit();
+        let err = self.stderr();
+        assert!(
+            status.success(),
+            "`{}` exited with {status}; stderr:\n{err}",
+            self.what
+        );
+        assert!(
+            !err.contains("panicked"),
+            "`{}` panicked:\n{err}",
+            self.what
+        );
+        let out = String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned();
+        assert!(out.is_empty(), "`{}` wrote to stdout:\n{out}", self.what);
+        err
+    }
+
+    /// SIGTERM (or `sig`), then a clean exit that ends with the live stats line. Returns stderr.
+    fn stop_with(&mut self, sig: libc::c_int) -> String {
+        self.signal(sig);
+        let err = self.assert_clean_exit();
+        assert_live_stats_line(&err);
+        err
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The last stderr line is the live summary: `ingestor: live: ... RSS now X MB ...`.
+fn assert_live_stats_line(stderr: &str) {
+    let last = stderr.lines().last().unwrap_or("");
+    let rss_now = last.find("RSS now ").map(|i| &last[i + "RSS now ".len()..]);
+    let rss_value = rss_now.and_then(|rest| {
+        let (num, unit) = rest.split_once(' ')?;
+        (unit.starts_with("MB") && num.parse::<f64>().is_ok()).then_some(num)
+    });
+    assert!(
+        last.starts_with("ingestor: live: ") && rss_value.is_some(),
+        "the last stderr line is not the live stats line: {last:?}\nstderr:\n{stderr}"
+    );
+}
+
+/// Opens the database read-only without panicking (it may not exist yet).
+fn try_open(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// `(rows in sse_lines, rows in bad_lines)`, or an error while the database is not there yet.
+fn try_counts(path: &Path) -> rusqlite::Result<(i64, i64)> {
+    let conn = try_open(path)?;
+    let rows = conn.query_row("SELECT count(*) FROM sse_lines", [], |r| r.get(0))?;
+    let bad = conn.query_row("SELECT count(*) FROM bad_lines", [], |r| r.get(0))?;
+    Ok((rows, bad))
+}
+
+/// Waits until the database holds exactly `rows` rows and `bad` bad lines; fails at once if it
+/// ever holds more (a duplicate).
+fn wait_counts(p: &mut Proc, db: &Path, rows: usize, bad: usize) {
+    let want = (rows as i64, bad as i64);
+    p.wait_for(&format!("{rows} rows and {bad} bad lines"), |p| {
+        let got = try_counts(db).ok()?;
+        assert!(
+            got.0 <= want.0 && got.1 <= want.1,
+            "database holds {got:?} (rows, bad), more than the {want:?} of the input; stderr:\n{}",
+            p.stderr()
+        );
+        (got == want).then_some(())
+    });
+}
+
+/// Waits until the database holds everything the oracle expects for `input`.
+fn wait_all(p: &mut Proc, db: &Path, input: &[u8]) {
+    let exp = oracle::expect(input);
+    wait_counts(p, db, exp.rows.len(), exp.bad.len());
+}
+
+/// Asserts that the database holds exactly what the oracle expects for `input` (rows, bad
+/// lines, their order), and that it is sound.
+fn assert_matches(db: &Db, input: &[u8]) {
+    let exp = oracle::expect(input);
+    let rows = db.rows();
+    let bad = db.bad_lines();
+    if let Err(report) = oracle::check(input, &exp, &rows, &bad) {
+        panic!(
+            "database differs from the oracle ({} rows, {} bad, {} blank expected; {} rows, {} \
+             bad found):\n{report}",
+            exp.rows.len(),
+            exp.bad.len(),
+            exp.blank,
+            rows.len(),
+            bad.len()
+        );
+    }
+    db.assert_integrity();
+}
+
+/// Generates `lines` lines (no multi-MB lines, so files stay small) and returns their bytes.
+fn generate(dir: &Dir, name: &str, seed: u64, lines: usize, adversarial: &str) -> Vec<u8> {
+    dir.generate(
+        name,
+        &[
+            "--seed",
+            &seed.to_string(),
+            "--lines",
+            &lines.to_string(),
+            "--product",
+            "both",
+            "--max-line-mb",
+            "0",
+            "--adversarial",
+            adversarial,
+        ],
+    );
+    dir.read(name)
+}
+
+/// The offset just past the `n`-th `\n` of `bytes` (0 for `n == 0`).
+fn after_lines(bytes: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("fewer than {n} lines"))
+}
+
+/// Appends `bytes` to the input in `pieces` writes cut at arbitrary byte positions (so inside
+/// lines and inside UTF-8 sequences), pausing between them.
+fn append_in_pieces(dir: &Dir, bytes: &[u8], pieces: usize, pause: Duration) {
+    let mut from = 0;
+    for i in 1..=pieces {
+        // Odd cut points, so that they fall inside lines rather than at their ends.
+        let to = if i == pieces {
+            bytes.len()
+        } else {
+            (bytes.len() * i / pieces + 37).min(bytes.len())
+        };
+        if to > from {
+            dir.append(INPUT, &bytes[from..to]);
+        }
+        from = to;
+        thread::sleep(pause);
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// One value of one query, for tests that look at a few columns.
+fn query_values(db: &Path, sql: &str) -> Vec<Vec<Value>> {
+    let conn = try_open(db).expect("open db");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+/// Resident memory of `pid` in bytes (Linux).
+#[cfg(target_os = "linux")]
+fn vm_rss(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS value");
+    kb * 1024
+}
+
+/// CPU time (user + system) of `pid` so far, in clock ticks (Linux).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // Fields after the `(comm)`, which may itself hold spaces: state is field 3, utime 14.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields[11].parse().expect("utime");
+    let stime: u64 = fields[12].parse().expect("stime");
+    utime + stime
+}
+
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Backfill, exec, appends, SIGTERM
+
+#[test]
+fn follow_file_then_append_exec_and_sigterm() {
+    let dir = Dir::new();
+    let all = generate(&dir, "all.jsonl", 31, 7000, "0.02");
+    let cut = after_lines(&all, 5000);
+    dir.create(INPUT, &all[..cut]);
+    let db = dir.path(DB);
+
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    let offset = p.wait_exec();
+    assert_eq!(
+        offset, cut as u64,
+        "the backfill should reach the end of the file (its last line is complete)"
+    );
+    wait_all(&mut p, &db, &all[..cut]);
+
+    // 2000 more lines, in bursts cut anywhere (inside lines, inside UTF-8 sequences).
+    append_in_pieces(&dir, &all[cut..], 5, Duration::from_millis(100));
+    assert_eq!(dir.read(INPUT), all);
+    wait_all(&mut p, &db, &all);
+    assert!(p.alive());
+
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A line is taken only once its newline has arrived
+
+#[test]
+fn half_written_line_waits_for_its_newline() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let complete = "{\"event\":\"one\"}\n{\"event\":\"two\",\"line\":\"x\"}\nnot json\n";
+    // The backfill finds a half-written last line: it must stop before it.
+    let first_half = "{\"event\":\"backfill-half\",\"li";
+    dir.create(INPUT, format!("{complete}{first_half}"));
+
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    let offset = p.wait_exec();
+    assert_eq!(
+        offset,
+        complete.len() as u64,
+        "live mode should start at the half-written line, not after it"
+    );
+    wait_counts(&mut p, &db, 2, 1);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(try_counts(&db).unwrap(), (2, 1), "half-written line taken");
+    dir.append(INPUT, "ne\":\"ok\"}\n");
+    wait_counts(&mut p, &db, 3, 1);
+    assert_eq!(
+        query_values(
+            &db,
+            "SELECT event, line FROM sse_lines ORDER BY id DESC LIMIT 1"
+        ),
+        vec![vec![text("backfill-half"), text("ok")]]
+    );
+
+    // In live mode: cut inside an escape, inside a UTF-8 sequence, and just before the newline
+    // (a complete-looking object without its newline is still not a line).
+    let line: &[u8] =
+        "{\"event\":\"half\",\"line\":\"data: {\\\"a\\\":\\\"caf\\u00e9 \\u2603 é end\\\"}\"}\n"
+            .as_bytes();
+    let cut1 = line.windows(3).position(|w| w == b"u00").unwrap() + 3; // after `\u00`
+    let cut2 = line.iter().position(|&b| b == 0xC3).unwrap() + 1; // inside `é`
+    let cut3 = line.len() - 1; // all but the newline
+    for (from, to) in [(0, cut1), (cut1, cut2), (cut2, cut3)] {
+        dir.append(INPUT, &line[from..to]);
+        thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            try_counts(&db).unwrap(),
+            (3, 1),
+            "a line was taken before its newline arrived (input so far ends with {:?}); stderr:\n{}",
+            String::from_utf8_lossy(&line[..to]),
+            p.stderr()
+        );
+    }
+    dir.append(INPUT, &line[cut3..]);
+    wait_counts(&mut p, &db, 4, 1);
+    assert_eq!(
+        query_values(
+            &db,
+            "SELECT event, line FROM sse_lines ORDER BY id DESC LIMIT 1"
+        ),
+        vec![vec![text("half"), text("data: {\"a\":\"café ☃ é end\"}")]]
+    );
+
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &dir.read(INPUT));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Stop and restart: nothing lost, nothing duplicated
+
+fn restart_case(sig: libc::c_int, seed: u64) {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", seed, 5000, "0.02");
+    let [a, b, c, d, e] = [2000, 2800, 3500, 4200, 4800].map(|n| after_lines(&all, n));
+    dir.create(INPUT, &all[..a]);
+
+    // Run 1: backfill, live appends, stop once everything is in.
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    assert_eq!(p.wait_exec(), a as u64);
+    append_in_pieces(&dir, &all[a..b], 3, Duration::from_millis(50));
+    wait_all(&mut p, &db, &all[..b]);
+    p.stop_with(sig);
+    assert_matches(&dir.db(DB), &all[..b]);
+
+    // While stopped, the file grows.
+    dir.append(INPUT, &all[b..c]);
+
+    // Run 2: the same command backfills what it missed, goes live, gets more; the stop signal
+    // arrives while an append is still being read.
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    assert_eq!(
+        p.wait_exec(),
+        c as u64,
+        "the restarted backfill should reach the end of the file"
+    );
+    append_in_pieces(&dir, &all[c..d], 2, Duration::from_millis(20));
+    wait_all(&mut p, &db, &all[..d]);
+    dir.append(INPUT, &all[d..e]);
+    p.stop_with(sig);
+    // What was committed is a prefix of the input: no line skipped, none twice.
+    {
+        let exp = oracle::expect(&all[..e]);
+        let database = dir.db(DB);
+        let rows = database.rows();
+        let bad_lines = database.bad_lines();
+        assert!(
+            rows.len() <= exp.rows.len() && bad_lines.len() <= exp.bad.len(),
+            "more than the input after the stop: {} rows, {} bad",
+            rows.len(),
+            bad_lines.len()
+        );
+        for (i, (want, got)) in exp.rows.iter().zip(&rows).enumerate() {
+            let diffs = oracle::diff_row(want, got);
+            assert!(
+                diffs.is_empty(),
+                "after the stop, row #{i} is not input line {}: {}",
+                want.line_no,
+                diffs.join("; ")
+            );
+        }
+        for (want, got) in exp.bad.iter().zip(&bad_lines) {
+            assert_eq!(got.src_offset, Value::Integer(want.src_offset as i64));
+        }
+    }
+
+    // Run 3: resumes at the committed position, goes live again (the last lines arrive live, so
+    // the stop below reaches the live process, not the hand-over); in the end the database is
+    // the whole file.
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    assert_eq!(p.wait_exec(), e as u64);
+    wait_all(&mut p, &db, &all[..e]);
+    dir.append(INPUT, &all[e..]);
+    wait_all(&mut p, &db, &all);
+    p.stop_with(sig);
+    assert_matches(&dir.db(DB), &all);
+}
+
+#[test]
+fn restart_resumes_without_loss_or_duplicates() {
+    restart_case(libc::SIGTERM, 41);
+}
+
+#[test]
+fn restart_after_sigint_resumes_without_loss_or_duplicates() {
+    restart_case(libc::SIGINT, 42);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Standard input: backfill, idle switch to live, end when the pipe closes
+
+#[test]
+fn stdin_idle_switch_and_resume() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    dir.generate(
+        "all.jsonl",
+        &[
+            "--seed",
+            "51",
+            "--lines",
+            "4000",
+            "--max-line-mb",
+            "0",
+            "--adversarial",
+            "0.02",
+            "--no-final-newline",
+        ],
+    );
+    let all = dir.read("all.jsonl");
+    assert!(!all.ends_with(b"\n"));
+    let cut = after_lines(&all, 3000);
+
+    let mut p = Proc::spawn(&dir, &["--db", path_str(&db), "--idle-secs", "0.5"], true);
+    {
+        let stdin = p.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(&all[..cut]).expect("write backfill part");
+        stdin.flush().expect("flush");
+    }
+    let err = p.wait_stderr("live on standard input");
+    assert!(err.contains("RSS now"), "stderr: {err}");
+    // The backfill committed everything before the switch.
+    wait_all(&mut p, &db, &all[..cut]);
+
+    {
+        let stdin = p.stdin.as_mut().expect("piped stdin");
+        let rest = &all[cut..];
+        let half = rest.len() / 2 + 11;
+        stdin.write_all(&rest[..half]).expect("write");
+        stdin.flush().expect("flush");
+        thread::sleep(Duration::from_millis(100));
+        stdin.write_all(&rest[half..]).expect("write");
+        stdin.flush().expect("flush");
+    }
+    // The last line has no newline: it is not taken while the pipe is open...
+    let exp_without_last = oracle::expect(&all[..after_lines(&all, 3999)]);
+    wait_counts(
+        &mut p,
+        &db,
+        exp_without_last.rows.len(),
+        exp_without_last.bad.len(),
+    );
+    // ...and it is once the pipe closes; then the process ends.
+    drop(p.stdin.take());
+    let err = p.assert_clean_exit();
+    assert_live_stats_line(&err);
+    assert_matches(&dir.db(DB), &all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Concurrent readers
+
+#[derive(Debug, Default)]
+struct ReaderLog {
+    queries: usize,
+    errors: Vec<String>,
+    regressions: Vec<String>,
+    distinct_counts: usize,
+}
+
+/// Polls the database with `select count(*), max(id), min(id)` until `stop`.
+fn poll_reader(db: PathBuf, stop: Arc<AtomicBool>) -> ReaderLog {
+    let mut log = ReaderLog::default();
+    let mut last: (i64, i64, i64) = (0, 0, 0);
+    let mut conn: Option<Connection> = None;
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        // Mostly one long-lived connection; a fresh one now and then, as a new user would.
+        if i % 25 == 1 {
+            conn = None;
+        }
+        let c = match conn.take() {
+            Some(c) => c,
+            None => match try_open(&db) {
+                Ok(c) => c,
+                Err(e) => {
+                    log.errors.push(format!("open: {e}"));
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            },
+        };
+        let res: rusqlite::Result<(i64, i64, i64, i64)> = c.query_row(
+            "SELECT count(*), coalesce(max(id), 0), coalesce(min(id), 0), \
+                    (SELECT count(*) FROM bad_lines) FROM sse_lines",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        );
+        log.queries += 1;
+        match res {
+            Ok((count, max, min, bad)) => {
+                let now = (count, max, bad);
+                if count < last.0 || max < last.1 || bad < last.2 {
+                    log.regressions.push(format!(
+                        "(count, max id, bad) went from {last:?} to {now:?}"
+                    ));
+                }
+                if count > 0 && count > max - min + 1 {
+                    log.regressions
+                        .push(format!("{count} rows but ids span only {min}..={max}"));
+                }
+                if count != last.0 {
+                    log.distinct_counts += 1;
+                }
+                last = now;
+            }
+            Err(e) => log.errors.push(format!("query #{}: {e}", log.queries)),
+        }
+        conn = Some(c);
+        thread::sleep(Duration::from_millis(2));
+    }
+    log
+}
+
+#[test]
+fn readers_see_a_growing_consistent_table() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 61, 3000, "0.02");
+    let cut = after_lines(&all, 500);
+    dir.create(INPUT, &all[..cut]);
+
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &all[..cut]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (db, stop) = (db.clone(), stop.clone());
+        thread::spawn(move || poll_reader(db, stop))
+    };
+    // 2500 lines in 25 bursts.
+    let mut from = cut;
+    for k in 1..=25 {
+        let to = after_lines(&all, 500 + 100 * k);
+        dir.append(INPUT, &all[from..to]);
+        from = to;
+        thread::sleep(Duration::from_millis(40));
+    }
+    wait_all(&mut p, &db, &all);
+    thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let log = reader.join().expect("reader thread");
+    eprintln!(
+        "reader: {} queries, {} distinct counts seen",
+        log.queries, log.distinct_counts
+    );
+    assert!(
+        log.errors.is_empty(),
+        "{} of {} reader queries failed, first ones: {:#?}",
+        log.errors.len(),
+        log.queries,
+        &log.errors[..log.errors.len().min(5)]
+    );
+    assert!(
+        log.regressions.is_empty(),
+        "readers saw the table go backwards or inconsistent: {:#?}",
+        &log.regressions[..log.regressions.len().min(5)]
+    );
+    assert!(log.queries >= 20, "only {} reader queries ran", log.queries);
+
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. --start-offset validation
+
+/// Runs a `--follow --no-exec-live` command that must be refused at once (bounded wait, so a
+/// wrongly accepted one fails rather than following forever). Returns stderr.
+fn assert_follow_refused(dir: &Dir, args: &[&str]) -> String {
+    let mut p = Proc::spawn(dir, args, false);
+    let status = p.wait_exit();
+    let err = p.stderr();
+    assert!(
+        !status.success(),
+        "`{}` succeeded but should have failed; stderr:\n{err}",
+        p.what
+    );
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.signal().is_none(), "`{}` killed by {status}", p.what);
+    }
+    assert!(!err.contains("panicked"), "`{}` panicked:\n{err}", p.what);
+    let body = err.strip_suffix('\n').unwrap_or(&err);
+    assert!(
+        !body.trim().is_empty() && !body.contains('\n'),
+        "`{}` should print exactly one error line, printed:\n{err}",
+        p.what
+    );
+    err
+}
+
+#[test]
+fn start_offset_validation() {
+    let dir = Dir::new();
+    let content = "{\"event\":\"a\"}\n{\"event\":\"b\"}\n";
+    let input = dir.create(INPUT, content);
+    let db = dir.path(DB);
+    let len = content.len();
+    let mid = 5; // inside the first line
+    let second = content.find('\n').unwrap() + 1;
+
+    for offset in [len + 1, len + 1000, mid, second + 1] {
+        let offset = offset.to_string();
+        // One-shot.
+        let err = dir
+            .command()
+            .arg("--input")
+            .arg(&input)
+            .arg("--db")
+            .arg(&db)
+            .args(["--start-offset", &offset])
+            .assert_err();
+        assert!(err.contains("--start-offset"), "unclear error: {err}");
+        // Following, as the re-executed process and as a user would.
+        for extra in [&["--follow", "--no-exec-live"][..], &["--follow"]] {
+            let mut args = vec![
+                "--input",
+                path_str(&input),
+                "--db",
+                path_str(&db),
+                "--start-offset",
+                &offset,
+            ];
+            args.extend_from_slice(extra);
+            let err = assert_follow_refused(&dir, &args);
+            assert!(err.contains("--start-offset"), "unclear error: {err}");
+        }
+    }
+    if dir.exists(DB) {
+        assert_eq!(
+            try_counts(&db).unwrap_or((0, 0)),
+            (0, 0),
+            "refused runs wrote rows"
+        );
+    }
+
+    // Standard input has no offsets, with or without `--input -`.
+    for with_dash in [false, true] {
+        let mut cmd = dir.command();
+        if with_dash {
+            cmd.args(["--input", "-"]);
+        }
+        let err = cmd
+            .arg("--db")
+            .arg(&db)
+            .args(["--start-offset", "0"])
+            .stdin_bytes(content)
+            .assert_err();
+        assert!(err.contains("--start-offset"), "unclear error: {err}");
+    }
+
+    // The accepted edge cases: a line start, and the very end.
+    dir.command()
+        .arg("--input")
+        .arg(&input)
+        .arg("--db")
+        .arg(dir.path("second.db"))
+        .args(["--start-offset", &second.to_string()])
+        .assert_ok();
+    assert_eq!(
+        query_values(
+            &dir.path("second.db"),
+            "SELECT event FROM sse_lines ORDER BY id"
+        ),
+        vec![vec![text("b")]]
+    );
+    dir.command()
+        .arg("--input")
+        .arg(&input)
+        .arg("--db")
+        .arg(dir.path("end.db"))
+        .args(["--start-offset", &len.to_string()])
+        .assert_ok();
+    assert_eq!(dir.db("end.db").count("sse_lines"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The followed file goes away
+
+/// Follows the input, makes `change` to its path, and checks the follower logs `message` once,
+/// neither dies nor spins, and keeps reading the file it had open.
+#[cfg(target_os = "linux")]
+fn path_change_case(change: impl FnOnce(&Dir), message: &str) {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    dir.create(INPUT, "{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_counts(&mut p, &db, 2, 0);
+    // The writer keeps its handle, as a logger whose file was rotated away would.
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path(INPUT))
+        .expect("open input for append");
+
+    change(&dir);
+    let ticks = cpu_ticks(p.pid);
+    let window = Duration::from_millis(2500);
+    thread::sleep(window);
+    assert!(
+        p.alive(),
+        "the follower ended after the change; stderr:\n{}",
+        p.stderr()
+    );
+    let used = (cpu_ticks(p.pid) - ticks) as f64 / clock_ticks_per_sec() as f64;
+    eprintln!("follower CPU time over {window:?} after the change: {used:.2} s");
+    // A busy loop would use about the whole window; an idle poll almost nothing.
+    assert!(
+        used < window.as_secs_f64() * 0.5,
+        "the follower spins after the change: {used:.2} s of CPU in {window:?}"
+    );
+    let err = p.stderr();
+    let logged = err.lines().filter(|l| l.contains(message)).count();
+    assert_eq!(
+        logged, 1,
+        "expected exactly one stderr line containing {message:?}; stderr:\n{err}"
+    );
+
+    // It still follows the file it had open.
+    writer
+        .write_all(b"{\"event\":\"after-change\"}\n")
+        .expect("append to the old file");
+    wait_counts(&mut p, &db, 3, 0);
+    assert_eq!(
+        query_values(&db, "SELECT event FROM sse_lines ORDER BY id"),
+        vec![vec![text("a")], vec![text("b")], vec![text("after-change")]]
+    );
+    // Still logged once, a while later.
+    thread::sleep(Duration::from_millis(1500));
+    let err = p.stop_with(libc::SIGTERM);
+    let logged = err.lines().filter(|l| l.contains(message)).count();
+    assert_eq!(logged, 1, "logged {logged} times; stderr:\n{err}");
+    assert_eq!(dir.db(DB).count("sse_lines"), 3);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn file_removed_while_following_is_logged_once_and_survives() {
+    path_change_case(
+        |dir| std::fs::remove_file(dir.path(INPUT)).expect("remove input"),
+        "was removed",
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn file_replaced_while_following_is_logged_once_and_survives() {
+    path_change_case(
+        |dir| {
+            dir.create("new.jsonl", "{\"event\":\"in-the-new-file\"}\n");
+            std::fs::rename(dir.path("new.jsonl"), dir.path(INPUT)).expect("rename over input");
+        },
+        "now names another file",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. --no-exec-live
+
+const INDEXES: [&str; 7] = [
+    "idx_sse_flow_id",
+    "idx_sse_meta_cwd",
+    "idx_sse_meta_pid",
+    "idx_sse_meta_turn_id",
+    "idx_sse_round",
+    "idx_sse_sid",
+    "idx_sse_t",
+];
+
+#[test]
+fn no_exec_live_starts_live_at_once() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let initial = "{\"event\":\"a\",\"sid\":\"s1\",\"metadata\":\"{\\\"pid\\\":7}\"}\n\
+                   [1,2]\n\
+                   \n\
+                   {\"event\":\"b\",\"t\":\"2025-01-01T00:00:00.000\",\"x\":1}\n";
+    dir.create(INPUT, initial);
+    let mut p = Proc::follow(&dir, &["--follow", "--no-exec-live"]);
+    wait_counts(&mut p, &db, 2, 1);
+
+    let database = dir.db(DB);
+    let names: Vec<String> = database
+        .indexes()
+        .into_iter()
+        .filter(|(n, t)| t == "sse_lines" && n.starts_with("idx_sse_"))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, INDEXES.map(str::to_owned));
+    let mode: String = database
+        .open()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+
+    // No historical phase, no exec.
+    let err = p.stderr();
+    assert!(
+        !err.contains("live from offset"),
+        "a historical phase ran:\n{err}"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let cmdline = p.cmdline().expect("cmdline");
+        assert!(
+            !cmdline.contains("--start-offset"),
+            "the process re-executed: {cmdline}"
+        );
+    }
+
+    dir.append(INPUT, "{\"event\":\"c\"}\n");
+    wait_counts(&mut p, &db, 3, 1);
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &dir.read(INPUT));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. A huge line in live mode
+
+#[test]
+fn huge_line_in_live_mode() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let small = generate(&dir, "small.jsonl", 71, 200, "0");
+    dir.create(INPUT, &small);
+    dir.generate(
+        "huge.jsonl",
+        &["--seed", "72", "--lines", "3", "--huge-line-mb", "20"],
+    );
+    let huge = dir.read("huge.jsonl");
+    let longest = oracle::frame(&huge)
+        .iter()
+        .map(|f| f.bytes.len())
+        .max()
+        .unwrap();
+    assert!(longest > 20_000_000, "longest generated line: {longest}");
+
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &small);
+
+    dir.append(INPUT, &huge);
+    dir.append(INPUT, "{\"event\":\"after-huge\",\"line\":\"data: ok\"}\n");
+    let input = dir.read(INPUT);
+    wait_all(&mut p, &db, &input);
+    assert_matches(&dir.db(DB), &input);
+
+    #[cfg(target_os = "linux")]
+    {
+        thread::sleep(Duration::from_secs(2));
+        assert!(p.alive(), "the follower ended; stderr:\n{}", p.stderr());
+        let rss = vm_rss(p.pid);
+        let reexec = p.stderr().contains("re-executing at offset");
+        eprintln!(
+            "live RSS 2 s after a {longest}-byte line: {:.1} MB (re-executed: {reexec})",
+            rss as f64 / 1e6
+        );
+        assert!(
+            rss < 64 << 20,
+            "live RSS {:.1} MB after the huge line; stderr:\n{}",
+            rss as f64 / 1e6,
+            p.stderr()
+        );
+    }
+
+    // It keeps following (after a possible re-exec), without loss or duplicates.
+    dir.append(INPUT, "{\"event\":\"later\"}\n");
+    let input = dir.read(INPUT);
+    wait_all(&mut p, &db, &input);
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &input);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. A stop signal during the hand-over from the backfill to the live process
+
+/// SIGTERM sent at the moment the backfill announces `live from offset` (just before its exec),
+/// or at the moment the exec has happened (before the new image has set up its handlers), must
+/// still end the run cleanly: exit 0, everything read committed. A stop request may be neither
+/// lost (the process following on forever) nor turned into death by signal.
+#[cfg(target_os = "linux")]
+#[test]
+fn stop_signal_during_the_exec_handover_is_honoured() {
+    let dir = Dir::new();
+    let all = generate(&dir, "all.jsonl", 81, 200, "0.02");
+    for round in 0..10 {
+        let db_name = format!("handover-{round}.db");
+        let db = dir.path(&db_name);
+        dir.create(INPUT, &all);
+        let mut p = Proc::spawn(
+            &dir,
+            &[
+                "--input",
+                path_str(&dir.path(INPUT)),
+                "--db",
+                path_str(&db),
+                "--follow",
+            ],
+            false,
+        );
+        // Poll tightly: the window is a few milliseconds wide.
+        let start = Instant::now();
+        let trigger = if round % 2 == 0 {
+            "the `live from offset` line"
+        } else {
+            "the exec"
+        };
+        loop {
+            let hit = if round % 2 == 0 {
+                p.stderr().contains("live from offset")
+            } else {
+                p.cmdline().is_some_and(|c| c.contains("--no-exec-live"))
+            };
+            if hit {
+                break;
+            }
+            assert!(
+                p.alive() && start.elapsed() < PATIENCE,
+                "no hand-over seen; stderr:\n{}",
+                p.stderr()
+            );
+            thread::yield_now();
+        }
+        p.signal(libc::SIGTERM);
+        let status = p.wait_exit();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert!(
+                status.success(),
+                "round {round}: SIGTERM at {trigger} gave {status} (signal {:?}), not exit 0; \
+                 stderr:\n{}",
+                status.signal(),
+                p.stderr()
+            );
+        }
+        assert_matches(&dir.db(&db_name), &all);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. A huge line still being written
+
+/// While a writer is half-way through a line far over the memory budget, the follower waits for
+/// its newline. Giving the memory back by a re-exec is fine; re-executing over and over while
+/// the line is incomplete (re-reading it each time) is a spin.
+#[cfg(target_os = "linux")]
+#[test]
+fn half_written_huge_line_does_not_reexec_in_a_loop() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let small = generate(&dir, "small.jsonl", 91, 20, "0");
+    dir.create(INPUT, &small);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &small);
+
+    let payload = "x".repeat(25_000_000);
+    let head = format!("{{\"event\":\"big\",\"line\":\"{payload}");
+    dir.append(INPUT, &head);
+    let ticks = cpu_ticks(p.pid);
+    let window = Duration::from_secs(3);
+    thread::sleep(window);
+    assert!(p.alive(), "the follower ended; stderr:\n{}", p.stderr());
+    let used = (cpu_ticks(p.pid) - ticks) as f64 / clock_ticks_per_sec() as f64;
+    let err = p.stderr();
+    let reexecs = err.matches("re-executing at offset").count();
+    eprintln!(
+        "half-written 25 MB line: {reexecs} re-execs, {used:.2} s CPU in {window:?}, {} stderr lines",
+        err.lines().count()
+    );
+    assert!(
+        reexecs <= 2,
+        "{reexecs} re-execs in {window:?} while one line was being written; stderr (first \
+         lines):\n{}",
+        err.lines().take(8).collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        used < window.as_secs_f64() * 0.5,
+        "the follower spins while the line is incomplete: {used:.2} s of CPU in {window:?}"
+    );
+    assert_eq!(
+        try_counts(&db).unwrap(),
+        (20, 0),
+        "the incomplete line was taken"
+    );
+
+    dir.append(INPUT, "\"}\n");
+    wait_counts(&mut p, &db, 21, 0);
+    let stored: i64 = try_open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT length(CAST(line AS BLOB)) FROM sse_lines WHERE event = 'big'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("big row");
+    assert_eq!(stored as usize, payload.len());
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &dir.read(INPUT));
+}
