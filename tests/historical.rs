@@ -1787,8 +1787,13 @@ impl std::fmt::Debug for Lines {
 
 #[test]
 fn random_lines_match_oracle() {
+    // INGESTOR_PROPTEST_CASES raises the count for a long differential run.
+    let cases = std::env::var("INGESTOR_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     let mut runner = TestRunner::new(Config {
-        cases: 64,
+        cases,
         max_shrink_iters: 400,
         failure_persistence: None,
         rng_seed: RngSeed::Fixed(0x5e5_11e5),
