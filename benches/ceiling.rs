@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let config = ingestor::config::Config::from_args(clap::Parser::parse_from([
         "ingestor", "--db", "unused",
     ]));
-    let conn = db::open(&db_path, &config.historical)?;
+    let conn = db::open(&db_path, &config.new_db)?;
     conn.execute_batch(&load_sql)?;
     let started = Instant::now();
     {

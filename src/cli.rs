@@ -27,7 +27,7 @@ pub struct Args {
     pub from_scratch: bool,
 
     /// SQLite page cache for the backfill, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
     pub historical_cache_mb: u64,
 
     /// Lines per transaction during the backfill.

@@ -31,16 +31,21 @@ pub fn run(config: &Config) -> Result<()> {
         return live_from(config, input, start);
     }
 
-    // --from-scratch builds beside the database and renames over it at the
-    // end, so the old database stays whole until the new one is.
-    let build_path = if config.from_scratch {
+    // A new database is built beside its final path and renamed into place
+    // at the end: until then no one sees it, so it is written with no journal
+    // and no syncs, and a crash leaves only a stale file that the next run
+    // removes. --from-scratch does the same over an existing database, which
+    // stays whole until the new one is. Adding to an existing database uses
+    // the journaled settings instead.
+    let fresh = config.from_scratch || !config.db.exists();
+    let (build_path, tuning) = if fresh {
         let tmp = scratch_path(&config.db);
         remove_db_files(&tmp)?;
-        tmp
+        (tmp, &config.new_db)
     } else {
-        config.db.clone()
+        (config.db.clone(), &config.historical)
     };
-    let conn = db::open(&build_path, &config.historical)?;
+    let conn = db::open(&build_path, tuning)?;
     let start = match config.start_offset {
         Some(offset) => Start::At(offset),
         None if config.from_scratch => Start::At(0),
@@ -92,7 +97,7 @@ pub fn run(config: &Config) -> Result<()> {
     if to_live {
         db::apply(&conn, &config.live)?;
     }
-    if config.from_scratch {
+    if fresh {
         conn.close()
             .map_err(|(_, e)| e)
             .context("cannot close the database")?;
@@ -268,7 +273,7 @@ fn log(config: &Config, msg: &str) {
 
 fn scratch_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(".from-scratch");
+    name.push(".building");
     PathBuf::from(name)
 }
 
