@@ -60,8 +60,6 @@ pub enum End {
 
 pub struct Followed {
     pub stats: Stats,
-    /// The highest RSS seen at the budget checks.
-    pub peak_rss: u64,
     pub end: End,
     pub offset: u64,
 }
@@ -93,7 +91,6 @@ pub fn follow(
     let mut max_age = MIN_TX_AGE;
     let mut last_budget_check = Instant::now();
     let mut last_line = Instant::now();
-    let mut peak_rss = mem::current_rss();
     let mut rested = false;
     let mut watch = match (path, reader.get_mut()) {
         (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
@@ -101,13 +98,7 @@ pub fn follow(
     };
     loop {
         if signals::stop_requested() {
-            return finish(
-                &mut writer,
-                &mut batch,
-                &reader,
-                (started, peak_rss),
-                End::Stopped,
-            );
+            return finish(&mut writer, &mut batch, &reader, started, End::Stopped);
         }
         let caught_up = match reader.next_line(framing) {
             Ok(Some(line)) => {
@@ -140,13 +131,7 @@ pub fn follow(
             };
         }
         if caught_up && !writer.in_tx() && is_pipe && reader.get_mut().closed() {
-            return finish(
-                &mut writer,
-                &mut batch,
-                &reader,
-                (started, peak_rss),
-                End::Closed,
-            );
+            return finish(&mut writer, &mut batch, &reader, started, End::Closed);
         }
         if caught_up && !writer.in_tx() && !rested && last_line.elapsed() >= REST_AFTER {
             // Quiet again after a burst: hand back what the burst used, so
@@ -157,20 +142,13 @@ pub fn follow(
         if (caught_up || last_budget_check.elapsed() >= BUDGET_EVERY) && !writer.in_tx() {
             last_budget_check = Instant::now();
             let rss = mem::current_rss();
-            peak_rss = peak_rss.max(rss);
             // A fresh process would have to read a long partial line again:
             // re-executing helps only once it has been committed.
             let can_reexec = !is_pipe
                 && reader.pending() <= LIVE_READ_BUFFER
                 && started.elapsed() >= MIN_LIFETIME;
             if rss > rss_budget && !shed(conn, &mut reader, rss_budget, log) && can_reexec {
-                return finish(
-                    &mut writer,
-                    &mut batch,
-                    &reader,
-                    (started, peak_rss),
-                    End::OverBudget,
-                );
+                return finish(&mut writer, &mut batch, &reader, started, End::OverBudget);
             }
         }
         if caught_up && !is_pipe {
@@ -186,7 +164,7 @@ fn finish(
     writer: &mut Writer<'_>,
     batch: &mut Batch,
     reader: &LineReader<Input>,
-    (started, peak_rss): (Instant, u64),
+    started: Instant,
     end: End,
 ) -> Result<Followed> {
     if batch.lines > 0 {
@@ -198,7 +176,6 @@ fn finish(
     stats.load = started.elapsed();
     Ok(Followed {
         stats,
-        peak_rss,
         end,
         offset: writer.offset(),
     })

@@ -1,8 +1,14 @@
 //! The process's own memory: reading it cheaply enough to check often, and
 //! handing freed heap back to the operating system.
 
-/// Peak resident set size so far, in bytes.
+/// Peak resident set size of this process image, in bytes. On Linux this is
+/// VmHWM, which starts afresh at `exec()` (ru_maxrss would carry the
+/// backfill's peak into the live process) and can be reset ([`reset_peak`]).
 pub fn peak_rss() -> u64 {
+    #[cfg(target_os = "linux")]
+    if let Some(kb) = status_kb("VmHWM:") {
+        return kb * 1024;
+    }
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
@@ -16,6 +22,25 @@ pub fn peak_rss() -> u64 {
     } else {
         max * 1024
     }
+}
+
+/// Starts the peak over, where the platform allows (Linux: clear_refs 5), so
+/// that a pipe's live phase reports its own peak, not the backfill's.
+pub fn reset_peak() {
+    #[cfg(target_os = "linux")]
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[cfg(target_os = "linux")]
+fn status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Current resident set size in bytes (0 where it cannot be read).

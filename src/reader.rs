@@ -267,7 +267,11 @@ impl<R: Read> LineReader<R> {
         if self.end == self.buf.len() {
             let grown =
                 (self.buf.len() * 2).min(self.max_line.saturating_add(2).max(self.buf.len() + 1));
-            self.buf.resize(grown, 0);
+            // A fresh zeroed allocation is mapped lazily: only the pages a
+            // long line really fills become resident (resize would touch all).
+            let mut bigger = vec![0; grown];
+            bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
+            self.buf = bigger;
         }
     }
 }

@@ -159,6 +159,7 @@ fn switch(
     reader.set_resting_size(LIVE_READ_BUFFER);
     let _ = conn.release_memory();
     mem::release_heap();
+    mem::reset_peak();
     log(
         config,
         &format!(
@@ -240,9 +241,7 @@ fn go_live(
 
 fn finish_live(config: &Config, followed: &live::Followed) -> Result<()> {
     let (heap, heap_peak) = mem::sqlite_heap();
-    // ru_maxrss would include the backfill before the exec: report the
-    // highest RSS live mode itself saw.
-    let summary = report::summary(&followed.stats, followed.peak_rss);
+    let summary = report::summary(&followed.stats, mem::peak_rss());
     log(
         config,
         &format!(

@@ -134,6 +134,11 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     conn.pragma_update(None, "synchronous", t.synchronous)?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
+    if t.journal == "WAL" {
+        // A big transaction grows the WAL past the auto-checkpoint size;
+        // truncate it back after checkpoints instead of keeping its peak.
+        conn.pragma_update(None, "journal_size_limit", 16 << 20)?;
+    }
     Ok(())
 }
 
