@@ -223,12 +223,16 @@ impl<'a> Watch<'a> {
     }
 }
 
-/// Hands back memory live mode can spare: SQLite's unused cache pages, the
-/// read buffer beyond its resting size, and free heap.
+/// Hands back what live mode can spare: SQLite's unused cache pages, the
+/// read buffer beyond its resting size, free heap, and WAL disk space.
 fn release(conn: &Connection, reader: &mut LineReader<Input>) {
     reader.shrink();
     let _ = conn.release_memory();
     mem::release_heap();
+    // Also fold the WAL back and truncate it: a burst's big transactions
+    // grew it, and at rest no commit would trigger a checkpoint. A reader
+    // holding a snapshot only makes this partial.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// Frees what live mode can spare; returns whether RSS is back in budget.
