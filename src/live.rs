@@ -20,7 +20,7 @@ use crate::reader::{Framing, LineReader};
 use crate::report::Stats;
 use crate::signals;
 use crate::source::Input;
-use crate::{mem, writer::Writer};
+use crate::{db, mem, writer::Writer};
 
 /// Small batches: their arena is most of live mode's own memory.
 const LIVE_LIMITS: Limits = Limits {
@@ -40,6 +40,10 @@ const MAX_TX_AGE: Duration = Duration::from_millis(800);
 /// A caught-up transaction this old is committed rather than extended.
 const CAUGHT_UP_TX_AGE: Duration = Duration::from_millis(5);
 const MAX_TX_LINES: u64 = 200_000;
+/// WAL size above which a checkpoint waits (briefly) for readers to move on,
+/// checked at most once per `WAL_CHECK_EVERY`.
+const WAL_LIMIT: u64 = 64 << 20;
+const WAL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Quiet time after which memory a burst used is handed back.
 const REST_AFTER: Duration = Duration::from_secs(1);
 /// A process younger than this does not re-execute: were it over budget
@@ -91,6 +95,7 @@ pub fn follow(
     let mut max_age = MIN_TX_AGE;
     let mut last_budget_check = Instant::now();
     let mut last_line = Instant::now();
+    let mut wal_checked = Instant::now();
     let mut rested = false;
     let mut watch = match (path, reader.get_mut()) {
         (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
@@ -122,6 +127,10 @@ pub fn follow(
         if writer.in_tx() && (due || (caught_up && age >= CAUGHT_UP_TX_AGE)) {
             writer.commit()?;
             tx_started = None;
+            if wal_checked.elapsed() >= WAL_CHECK_EVERY {
+                wal_checked = Instant::now();
+                db::restrain_wal(conn, WAL_LIMIT)?;
+            }
             // A commit forced while lines kept coming means a backlog:
             // let the next transaction grow; catching up resets it.
             max_age = if caught_up {
