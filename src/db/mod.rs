@@ -10,6 +10,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use stmt::RawStmt;
 
+/// How long to wait for another writer before giving up with an error.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `PRAGMA user_version` of the schema this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -95,13 +98,17 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("cannot open database {display}"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => {
                 anyhow::anyhow!("{display} is not a SQLite database")
             }
+            Some(rusqlite::ErrorCode::DatabaseBusy) => anyhow::anyhow!(
+                "{display} is locked by another process (waited {} s)",
+                BUSY_TIMEOUT.as_secs()
+            ),
             _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
         })?;
     if version > SCHEMA_VERSION {
@@ -250,7 +257,7 @@ pub fn retire_wal(path: &Path) -> Result<()> {
         return Ok(());
     }
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let _: String = conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
     Ok(())
 }
@@ -275,6 +282,6 @@ pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(100))?;
     // Busy is the expected answer while readers hold old frames.
     let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
