@@ -80,26 +80,27 @@ pub fn scan_string(buf: &[u8], open: usize) -> Result<StrSpan> {
     }
 }
 
-/// Position of the first `"`, `\` or control character: where plain string
-/// content stops. Eight bytes at a time with word arithmetic (SWAR), which
-/// is portable and, unlike a memchr call per escape, costs nothing to
-/// restart: SSE payloads are escaped JSON with a backslash every few bytes.
-#[inline]
-fn find_special(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    // Each term flags a byte equal to (or, for the last, below) the target;
-    // borrows can only add false flags above a true one, so the lowest flag
-    // is exact.
-    let special = |x: u64| {
-        let q = x ^ (LO * b'"' as u64);
-        let b = x ^ (LO * b'\\' as u64);
-        (q.wrapping_sub(LO) & !q | b.wrapping_sub(LO) & !b | x.wrapping_sub(LO * 0x20) & !x) & HI
-    };
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Flags (high bit of each byte) the bytes of `x` equal to `b`. Borrows can
+/// only add false flags above a true one, so the lowest flag is exact.
+#[inline(always)]
+fn eq_flags(x: u64, b: u8) -> u64 {
+    let y = x ^ (LO * b as u64);
+    y.wrapping_sub(LO) & !y & HI
+}
+
+/// Position of the first byte that `flags` marks, eight bytes at a time with
+/// word arithmetic (SWAR): portable, and unlike a memchr call it costs
+/// nothing to restart, which matters because SSE payloads are escaped JSON
+/// with a backslash every few bytes. `stop` says the same of one byte.
+#[inline(always)]
+fn swar_find(s: &[u8], flags: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) -> Option<usize> {
     let mut chunks = s.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {
-        let m = special(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        let m = flags(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         if m != 0 {
             return Some(base + (m.trailing_zeros() / 8) as usize);
         }
@@ -108,32 +109,26 @@ fn find_special(s: &[u8]) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .position(|&c| stop(c))
         .map(|p| base + p)
 }
 
-/// Position of the first `needle`, SWAR like [`find_special`]: escapes come
-/// every few bytes in SSE payloads, too close together for memchr's vector
-/// set-up to pay off.
+/// Position of the first `"`, `\` or control character: where plain string
+/// content stops.
+#[inline]
+fn find_special(s: &[u8]) -> Option<usize> {
+    swar_find(
+        s,
+        // The last term flags bytes below 0x20 (same borrow argument).
+        |x| eq_flags(x, b'"') | eq_flags(x, b'\\') | (x.wrapping_sub(LO * 0x20) & !x & HI),
+        |c| c == b'"' || c == b'\\' || c < 0x20,
+    )
+}
+
+/// Position of the first `needle`.
 #[inline]
 fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = s.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) ^ (LO * needle as u64);
-        let m = x.wrapping_sub(LO) & !x & HI;
-        if m != 0 {
-            return Some(base + (m.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == needle)
-        .map(|p| base + p)
+    swar_find(s, |x| eq_flags(x, needle), |c| c == needle)
 }
 
 /// Length of the escape sequence starting with the backslash at `j`
