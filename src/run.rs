@@ -83,10 +83,14 @@ pub fn run(config: &Config) -> Result<()> {
     )?;
     let mut stats = loaded.stats;
 
-    progress.phase("building indexes");
-    let indexing = Instant::now();
-    db::create_indexes(&conn)?;
-    stats.index = indexing.elapsed();
+    // A stop request wants a quick exit; the indexes are built at the end
+    // of the next run that completes (or when live mode starts).
+    if loaded.ending != Ending::Stopped {
+        progress.phase("building indexes");
+        let indexing = Instant::now();
+        db::create_indexes(&conn)?;
+        stats.index = indexing.elapsed();
+    }
     progress.finish();
 
     let to_live = match loaded.ending {
