@@ -43,8 +43,13 @@ pub struct Args {
 
     /// Start reading the input at this byte offset (a line start) instead of
     /// resuming where the last run stopped.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", conflicts_with_all = ["start_at_end", "from_scratch"])]
     pub start_offset: Option<u64>,
+
+    /// Start a new source at the end of the input's last complete line,
+    /// skipping what is already there.
+    #[arg(long, conflicts_with = "from_scratch")]
+    pub start_at_end: bool,
 
     /// SQLite page cache in live mode, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2)]

@@ -31,6 +31,7 @@ pub struct Config {
     pub quiet: bool,
     pub follow: bool,
     pub start_offset: Option<u64>,
+    pub start_at_end: bool,
     /// Go live at once, without a historical phase or a re-exec.
     pub live_only: bool,
     pub live: Tuning,
@@ -73,6 +74,7 @@ impl Config {
             quiet: args.quiet,
             follow: args.follow,
             start_offset: args.start_offset,
+            start_at_end: args.start_at_end,
             live_only: args.no_exec_live,
             live: Tuning {
                 cache_mb: args.live_cache_mb.max(1),

@@ -22,12 +22,20 @@ use crate::source::{self, Input, Start};
 pub fn run(config: &Config) -> Result<()> {
     signals::install();
     mem::pin_mmap_threshold();
-    if config.start_offset.is_some() && config.input.is_none() {
-        bail!("--start-offset needs --input FILE (standard input has no offsets to seek to)");
+    if (config.start_offset.is_some() || config.start_at_end) && config.input.is_none() {
+        bail!(
+            "--start-offset and --start-at-end need --input FILE \
+             (standard input has no offsets to seek to)"
+        );
     }
     let input = source::open_input(config.input.as_deref())?;
+    let start = match (config.start_offset, config.input.as_deref()) {
+        (Some(offset), _) => Start::At(offset),
+        (None, Some(path)) if config.start_at_end => Start::At(source::end_of_lines(path)?),
+        _ if config.from_scratch => Start::At(0),
+        _ => Start::Resume,
+    };
     if config.live_only {
-        let start = config.start_offset.map_or(Start::Resume, Start::At);
         return live_from(config, input, start);
     }
 
@@ -46,11 +54,6 @@ pub fn run(config: &Config) -> Result<()> {
         (config.db.clone(), &config.historical)
     };
     let conn = db::open(&build_path, tuning)?;
-    let start = match config.start_offset {
-        Some(offset) => Start::At(offset),
-        None if config.from_scratch => Start::At(0),
-        None => Start::Resume,
-    };
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
     let is_pipe = matches!(opened.input, Input::Stdin(_));

@@ -198,6 +198,22 @@ impl Unresolved {
     }
 }
 
+/// The offset just past the file's last complete line: where
+/// `--start-at-end` starts, so that a line being written is taken whole.
+pub fn end_of_lines(path: &Path) -> Result<u64> {
+    let file = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    let mut end = file.metadata()?.len();
+    while end > 0 {
+        let from = end.saturating_sub(64 << 10);
+        let chunk = read_at(&file, from, (end - from) as usize)?;
+        if let Some(nl) = memchr::memrchr(b'\n', &chunk) {
+            return Ok(from + nl as u64 + 1);
+        }
+        end = from;
+    }
+    Ok(0)
+}
+
 /// A start offset must be a line start inside the file.
 fn check_start_offset(file: &File, len: u64, offset: u64, path: &Path) -> Result<()> {
     if offset > len {
