@@ -1824,3 +1824,22 @@ fn random_lines_match_oracle() {
         panic!("{e}");
     }
 }
+
+/// `--start-at-end` skips what the file already holds; later runs resume from there, so
+/// only lines appended afterwards land. (A partial last line is where reading starts; in a
+/// one-shot run it then counts as a line at the end of input, per the contract.)
+#[test]
+fn start_at_end_skips_existing_lines() {
+    let dir = Dir::new();
+    let path = dir.create("in.jsonl", b"{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+    ingest(&dir, &path, &["--start-at-end", "--quiet"]);
+    assert_eq!(
+        dir.db(DB).rows().len(),
+        0,
+        "nothing before the end is taken"
+    );
+    dir.append("in.jsonl", b"{\"event\":\"c\"}\n{\"event\":\"d\"}\n");
+    ingest(&dir, &path, &["--quiet"]);
+    let events: Vec<Value> = dir.db(DB).rows().into_iter().map(|r| r.event).collect();
+    assert_eq!(events, [Value::Text("c".into()), Value::Text("d".into())]);
+}
