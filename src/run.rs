@@ -104,10 +104,9 @@ pub fn run(config: &Config) -> Result<()> {
     if to_live {
         db::apply(&conn, &config.live)?;
     }
-    if fresh {
-        conn.close()
-            .map_err(|(_, e)| e)
-            .context("cannot close the database")?;
+    // A new database moves into place now; live mode reopens it there.
+    let live_conn = if fresh {
+        close(conn)?;
         db::retire_wal(&config.db)?;
         std::fs::rename(&build_path, &config.db).with_context(|| {
             format!(
@@ -115,19 +114,25 @@ pub fn run(config: &Config) -> Result<()> {
                 config.db.display()
             )
         })?;
-        if !to_live {
-            return finish(config, &stats);
-        }
-        let conn = db::open(&config.db, &config.live)?;
-        return switch(config, conn, opened.row.id, loaded.reader, &stats);
+        to_live
+            .then(|| db::open(&config.db, &config.live))
+            .transpose()?
+    } else if to_live {
+        Some(conn)
+    } else {
+        close(conn)?;
+        None
+    };
+    match live_conn {
+        Some(conn) => switch(config, conn, opened.row.id, loaded.reader, &stats),
+        None => finish(config, &stats),
     }
-    if !to_live {
-        conn.close()
-            .map_err(|(_, e)| e)
-            .context("cannot close the database")?;
-        return finish(config, &stats);
-    }
-    switch(config, conn, opened.row.id, loaded.reader, &stats)
+}
+
+fn close(conn: Connection) -> Result<()> {
+    conn.close()
+        .map_err(|(_, e)| e)
+        .context("cannot close the database")
 }
 
 /// From the backfill to live mode: by exec for a file, in-process for a pipe.
@@ -149,9 +154,7 @@ fn switch(
     if !matches!(reader.get_mut(), Input::Stdin(_)) {
         let offset = reader.offset();
         drop(reader);
-        conn.close()
-            .map_err(|(_, e)| e)
-            .context("cannot close the database")?;
+        close(conn)?;
         match handover::exec_live(config, offset) {
             NotExecuted::Stopped => return Ok(()),
             NotExecuted::Failed(err) => log(
@@ -212,9 +215,7 @@ fn go_live(
             config.rss_budget,
             &log_fn,
         )?;
-        conn.close()
-            .map_err(|(_, e)| e)
-            .context("cannot close the database")?;
+        close(conn)?;
         match followed.end {
             End::Closed | End::Stopped => return finish_live(config, &followed),
             End::OverBudget => {
