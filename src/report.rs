@@ -26,10 +26,7 @@ impl Progress {
     /// `total` is the number of bytes to read when known.
     pub fn new(enabled: bool, total: Option<u64>) -> Progress {
         let bar = enabled.then(|| {
-            let bar = match total {
-                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            };
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             let template = if total.is_some() {
                 "{bar:30} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} \
                  {msg} ETA {eta}"
