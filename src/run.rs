@@ -182,6 +182,16 @@ fn switch(
 
 /// Live mode from the start, as the re-executed process runs.
 fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result<()> {
+    let (conn, source_id, reader) = open_live(config, input, start)?;
+    go_live(config, conn, source_id, reader)
+}
+
+/// Opens the database in live settings and positions the input.
+fn open_live(
+    config: &Config,
+    input: source::Unresolved,
+    start: Start,
+) -> Result<(Connection, i64, LineReader<Input>)> {
     let conn = db::open(&config.db, &config.live)?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
@@ -191,7 +201,7 @@ fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result
         LIVE_READ_BUFFER,
         config.max_line,
     );
-    go_live(config, conn, opened.row.id, reader)
+    Ok((conn, opened.row.id, reader))
 }
 
 /// Live following until the input closes or a stop signal; re-executes when
@@ -199,7 +209,7 @@ fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result
 fn go_live(
     config: &Config,
     mut conn: Connection,
-    source_id: i64,
+    mut source_id: i64,
     mut reader: LineReader<Input>,
 ) -> Result<()> {
     db::create_indexes(&conn)?;
@@ -233,15 +243,8 @@ fn go_live(
                         &format!("{err:#}; following in this process instead"),
                     ),
                 }
-                conn = db::open(&config.db, &config.live)?;
-                let opened = source::open_input(config.input.as_deref())?
-                    .resolve(&conn, Start::At(followed.offset))?;
-                reader = LineReader::new(
-                    opened.input,
-                    opened.row.offset,
-                    LIVE_READ_BUFFER,
-                    config.max_line,
-                );
+                let input = source::open_input(config.input.as_deref())?;
+                (conn, source_id, reader) = open_live(config, input, Start::At(followed.offset))?;
             }
         }
     }
