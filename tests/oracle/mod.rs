@@ -709,6 +709,16 @@ pub fn check(input: &[u8], exp: &Expected, rows: &[SseRow], bad: &[BadRow]) -> R
     if shown > 10 {
         let _ = writeln!(report, "... {} rows differ in all", shown);
     }
+    // The pairing above stops at the shorter side: missing or extra rows at
+    // the end must fail on their own.
+    if rows.len() != exp.rows.len() {
+        let _ = writeln!(
+            report,
+            "sse_lines holds {} rows, expected {}",
+            rows.len(),
+            exp.rows.len()
+        );
+    }
 
     if report.is_empty() {
         Ok(())
