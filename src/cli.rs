@@ -4,6 +4,18 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+const EXAMPLES: &str = "\
+Examples:
+  ingestor --input ~/centralized-logs/codex/sse_lines.jsonl --db codex.db
+      backfill the file (again later: only the new lines are added)
+  ingestor --input ~/centralized-logs/codex/sse_lines.jsonl --db codex.db --follow
+      backfill, then keep following it in live mode (Ctrl-C to stop)
+  tail -F ~/centralized-logs/claude/sse_lines.jsonl | ingestor --db claude.db
+      the same from a pipe
+
+Exit status: 0 done (also after SIGINT/SIGTERM, once what was read is committed),
+1 the run failed (one line on stderr says why), 2 bad usage.";
+
 /// Turn an ever-growing SSE JSONL log into a SQLite database you can query.
 ///
 /// Reads `sse_lines.jsonl` (from --input, or standard input) and writes one row
@@ -11,7 +23,7 @@ use clap::Parser;
 /// objects go to `bad_lines`. Running the same command again continues where
 /// the last run stopped: only new lines are added.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about, max_term_width = 100)]
+#[command(version, about, long_about, max_term_width = 100, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The JSONL file to ingest; `-` or absent reads standard input.
     #[arg(long, value_name = "PATH")]
