@@ -38,15 +38,9 @@ Options:
 EOF
 }
 
-die() {
-    printf 'latency: error: %s\n' "$*" >&2
-    exit 2
-}
-usage_error() {
-    printf 'latency: %s (see --help)\n' "$*" >&2
-    exit 2
-}
-say() { printf 'latency: [%s] %s\n' "$(date +%T)" "$*"; }
+prog=latency
+# shellcheck source=scripts/live/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/live/common.sh"
 
 rate=1000
 seconds=60
@@ -58,7 +52,6 @@ wait_quiet=0
 max_load=1.5
 bin_dir=
 
-need_value() { (($# >= 2)) || usage_error "$1 needs a value"; }
 while (($#)); do
     case $1 in
     --rate) need_value "$@"; rate=$2; shift 2 ;;
@@ -93,22 +86,6 @@ followed=$dir/followed.jsonl
 total=$((rate * seconds))
 
 ipid='' spid='' rpid=''
-alive() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
-stop_pid() {
-    local p=$1 i
-    [[ -n $p ]] || return 0
-    kill -TERM "$p" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        alive "$p" || break
-        sleep 0.05
-    done
-    alive "$p" && kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null || true
-}
 cleanup() {
     local p
     for p in "$rpid" "$ipid" "$spid"; do
@@ -117,32 +94,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "latency: interrupted" >&2; exit 130' INT TERM
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
-if [[ -z $bin_dir ]]; then
-    say "cargo build --release"
-    cargo build --release --quiet
-    bin_dir=$root/target/release
-fi
-mkdir -p "$bin"
-for b in ingestor sse-gen; do
-    [[ -x $bin_dir/$b ]] || die "$bin_dir/$b not found"
-    cp "$bin_dir/$b" "$bin/$b.tmp"
-    mv -f "$bin/$b.tmp" "$bin/$b"
-done
+copy_binaries
 
 rm -f "$db" "$db-wal" "$db-shm" "$dir"/*.log "$dir"/*.log.json "$dir"/rss.tsv "$dir"/latency.tsv \
     "$dir"/report.txt "$dir"/oracle.txt "$dir"/reader.ready
 "$bin/sse-gen" --seed "$seed" --lines "$base_lines" --max-line-mb 0 --out "$followed" 2>/dev/null
 base_bytes=$(stat -c %s "$followed")
 
-if ((wait_quiet > 0)); then
-    deadline=$((SECONDS + wait_quiet))
-    while awk -v l="$(load1)" -v m="$max_load" 'BEGIN { exit !(l >= m) }' && ((SECONDS < deadline)); do
-        say "load average $(load1) >= $max_load, waiting (up to ${wait_quiet} s)"
-        sleep 15
-    done
-fi
+wait_for_quiet
 load_before=$(load1)
 
 t0=$(date +%s.%N)

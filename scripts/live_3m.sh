@@ -49,15 +49,9 @@ Options:
 EOF
 }
 
-die() {
-    printf 'live_3m: error: %s\n' "$*" >&2
-    exit 2
-}
-usage_error() {
-    printf 'live_3m: %s (see --help)\n' "$*" >&2
-    exit 2
-}
-say() { printf 'live_3m: [%s] %s\n' "$(date +%T)" "$*"; }
+prog=live_3m
+# shellcheck source=scripts/live/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/live/common.sh"
 
 lines=3000000
 seed=1
@@ -76,7 +70,6 @@ wait_quiet=0
 max_load=1.5
 bin_dir=
 
-need_value() { (($# >= 2)) || usage_error "$1 needs a value"; }
 while (($#)); do
     case $1 in
     --lines) need_value "$@"; lines=$2; shift 2 ;;
@@ -123,23 +116,6 @@ timeout_s=$((timeout_min * 60))
 # Background processes and their cleanup
 # ------------------------------------------------------------------------------------------
 ipid='' spid='' rpid='' wpid=''
-alive() {
-    # A child that exited stays a zombie until waited for: not alive.
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
-stop_pid() { # pid: SIGTERM, then SIGKILL after 10 s
-    local p=$1 i
-    [[ -n $p ]] || return 0
-    kill -TERM "$p" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        alive "$p" || break
-        sleep 0.05
-    done
-    alive "$p" && kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null || true
-}
 cleanup() {
     local p
     for p in "$wpid" "$rpid" "$ipid" "$spid"; do
@@ -156,7 +132,6 @@ trap 'echo "live_3m: interrupted" >&2; exit 130' INT TERM
 : >"$dir/events.tsv"
 fact() { printf '%s\t%s\n' "$1" "$2" >>"$dir/facts.tsv"; }
 event() { printf '%s\t%s\n' "$1" "$(date +%s.%N)" >>"$dir/events.tsv"; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
 failed_run() {
     # A run that cannot go on: record why, stop everything, still write the report.
     say "FAILED: $*"
@@ -170,17 +145,7 @@ failed_run() {
 # ------------------------------------------------------------------------------------------
 # Binaries and inputs
 # ------------------------------------------------------------------------------------------
-if [[ -z $bin_dir ]]; then
-    say "cargo build --release"
-    cargo build --release --quiet
-    bin_dir=$root/target/release
-fi
-mkdir -p "$bin"
-for b in ingestor sse-gen; do
-    [[ -x $bin_dir/$b ]] || die "$bin_dir/$b not found"
-    cp "$bin_dir/$b" "$bin/$b.tmp"
-    mv -f "$bin/$b.tmp" "$bin/$b"
-done
+copy_binaries
 bin_sum=$(sha256sum "$bin/ingestor" | cut -c1-12)
 git_desc=$(git -C "$root" describe --always --dirty 2>/dev/null || echo "no git")
 fact binary "$bin/ingestor (sha256 $bin_sum..., tree $git_desc, copied from $bin_dir)"
@@ -223,13 +188,7 @@ rm -f "$db" "$db-wal" "$db-shm" "$db-journal" "$dir"/rss.tsv "$dir"/reader.* "$d
 say "copying A to $followed"
 cp "$dir/A.jsonl" "$followed"
 
-if ((wait_quiet > 0)); then
-    deadline=$((SECONDS + wait_quiet))
-    while awk -v l="$(load1)" -v m="$max_load" 'BEGIN { exit !(l >= m) }' && ((SECONDS < deadline)); do
-        say "load average $(load1) >= $max_load, waiting (up to ${wait_quiet} s)"
-        sleep 15
-    done
-fi
+wait_for_quiet
 fact load_before "$(load1)"
 say "load average $(load1)"
 
