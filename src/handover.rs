@@ -28,6 +28,10 @@ pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
         signals::unblock();
         return NotExecuted::Stopped;
     }
+    if let Err(e) = crate::failpoint::hit("before-exec") {
+        signals::unblock();
+        return NotExecuted::Failed(e.into());
+    }
     let err = exec(config, offset);
     signals::unblock();
     NotExecuted::Failed(err)

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use crate::batch::Batch;
 use crate::db::{self, RawStmt};
+use crate::failpoint;
 use crate::report::Stats;
 
 pub struct Writer<'c> {
@@ -70,8 +71,11 @@ impl<'c> Writer<'c> {
         if !self.in_tx {
             return Ok(());
         }
+        failpoint::hit("before-position")?;
         db::save_position(self.conn, self.source_id, self.end_offset, &self.tail)?;
+        failpoint::hit("before-commit")?;
         self.conn.execute_batch("COMMIT")?;
+        failpoint::hit("after-commit")?;
         self.in_tx = false;
         self.lines_in_tx = 0;
         Ok(())
