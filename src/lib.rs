@@ -26,4 +26,5 @@ pub mod run;
 pub mod scan;
 pub mod signals;
 pub mod source;
+pub mod watch;
 pub mod writer;

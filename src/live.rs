@@ -6,8 +6,8 @@
 //! commit follows each short poll; while behind, each commit may take longer
 //! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
 
-use std::io::ErrorKind;
-use std::os::unix::fs::MetadataExt;
+use std::fs::File;
+use std::io::{ErrorKind, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,11 +15,13 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::batch::{Batch, Builder, Limits};
+use crate::db::SourceRow;
 use crate::pipeline::seal;
 use crate::reader::{Framing, LineReader};
 use crate::report::Stats;
 use crate::signals;
 use crate::source::Input;
+use crate::watch::{Event, Watch};
 use crate::{db, mem, writer::Writer};
 
 /// Small batches: their arena is most of live mode's own memory.
@@ -68,167 +70,288 @@ pub struct Followed {
     pub offset: u64,
 }
 
+/// Longest wait between retries of a failed database write.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
 /// Follows `reader` until the pipe closes, a stop signal, or (files) the
 /// budget needs a fresh process. `conn` must already be in live settings.
+/// A followed file's path is watched for rotation and truncation (see
+/// [`crate::watch`]).
 pub fn follow(
     conn: &Connection,
     source_id: i64,
     path: Option<&Path>,
     mut reader: LineReader<Input>,
-    mut builder: Builder,
+    builder: Builder,
     rss_budget: u64,
     log: &dyn Fn(&str),
 ) -> Result<Followed> {
     let is_pipe = matches!(reader.get_mut(), Input::Stdin(_));
     reader.get_mut().set_wait(Some(POLL));
-    // A pipe's last line is complete once the pipe closes; a file's last
-    // line may still be being written.
-    let framing = if is_pipe {
-        Framing::ToEof
-    } else {
-        Framing::Follow
-    };
-    let started = Instant::now();
-    let mut writer = Writer::new(conn, source_id, reader.offset())?;
-    let mut batch = Batch::with_limits(LIVE_LIMITS);
-    let mut tx_started: Option<Instant> = None;
-    let mut max_age = MIN_TX_AGE;
-    let mut last_budget_check = Instant::now();
-    let mut last_line = Instant::now();
-    let mut wal_checked = Instant::now();
-    let mut rested = false;
-    let mut watch = match (path, reader.get_mut()) {
-        (Some(path), Input::File(f)) => Some(Watch::new(path, &f.metadata()?)),
+    let watch = match (path, reader.get_ref()) {
+        (Some(path), Input::File(f)) => Some(Watch::new(path, f, conn.path().map(Path::new))?),
         _ => None,
     };
+    let mut f = Follower {
+        conn,
+        writer: Writer::new(conn, source_id, reader.offset())?,
+        reader,
+        builder,
+        batch: Batch::with_limits(LIVE_LIMITS),
+        watch,
+        path,
+        is_pipe,
+        rss_budget,
+        log,
+        started: Instant::now(),
+        tx_started: None,
+        max_age: MIN_TX_AGE,
+        last_budget_check: Instant::now(),
+        last_line: Instant::now(),
+        wal_checked: Instant::now(),
+        rested: false,
+        settled: false,
+    };
+    let mut failing: Option<Duration> = None;
     loop {
-        if signals::stop_requested() {
-            return finish(&mut writer, &mut batch, &reader, started, End::Stopped);
+        match f.step() {
+            Ok(None) => {
+                // A failure episode ends once everything read is committed.
+                if failing.is_some() && f.settled {
+                    failing = None;
+                    log(&format!(
+                        "writing to the database again; caught up at offset {}",
+                        f.writer.offset()
+                    ));
+                }
+            }
+            Ok(Some(end)) => return f.finish(end),
+            // A full disk (or a failing one) while following a file: what
+            // was committed stays, the rest is read again once writes work.
+            Err(e) if !f.is_pipe && retryable(&e) => {
+                let offset = f.back_to_committed()?;
+                let wait =
+                    failing.map_or(Duration::from_millis(100), |w| (w * 2).min(MAX_RETRY_WAIT));
+                if failing.is_none() {
+                    log(&format!(
+                        "{e:#}; retrying from offset {offset} until the database can be written"
+                    ));
+                }
+                failing = Some(wait);
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !signals::stop_requested() {
+                    std::thread::sleep(POLL);
+                }
+            }
+            Err(e) => return Err(e),
         }
-        let caught_up = match reader.next_line(framing) {
+    }
+}
+
+/// Errors that may go away by themselves: no space (or quota) left, or an
+/// I/O error from the disk. Anything else is a bug or a broken database.
+fn retryable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
+        .any(|e| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+            )
+        })
+}
+
+struct Follower<'c, 'p> {
+    conn: &'c Connection,
+    writer: Writer<'c>,
+    reader: LineReader<Input>,
+    builder: Builder,
+    batch: Batch,
+    watch: Option<Watch>,
+    path: Option<&'p Path>,
+    is_pipe: bool,
+    rss_budget: u64,
+    log: &'p dyn Fn(&str),
+    started: Instant,
+    tx_started: Option<Instant>,
+    max_age: Duration,
+    last_budget_check: Instant,
+    last_line: Instant,
+    wal_checked: Instant,
+    rested: bool,
+    /// Caught up with everything read committed, as of the last step.
+    settled: bool,
+}
+
+impl Follower<'_, '_> {
+    /// Takes one line (or notices there is none yet) and does what is due:
+    /// commit, rest, budget, watching the path. `Some` ends the following.
+    fn step(&mut self) -> Result<Option<End>> {
+        if signals::stop_requested() {
+            return Ok(Some(End::Stopped));
+        }
+        // A pipe's last line is complete once the pipe closes; a file's last
+        // line may still be being written.
+        let framing = if self.is_pipe {
+            Framing::ToEof
+        } else {
+            Framing::Follow
+        };
+        let caught_up = match self.reader.next_line(framing) {
             Ok(Some(line)) => {
-                builder.push(&mut batch, &line);
-                tx_started.get_or_insert_with(Instant::now);
-                last_line = Instant::now();
-                rested = false;
+                self.builder.push(&mut self.batch, &line);
+                self.tx_started.get_or_insert_with(Instant::now);
+                self.last_line = Instant::now();
+                self.rested = false;
                 false
             }
             Ok(None) => true,
             Err(e) if e.kind() == ErrorKind::TimedOut => true,
             Err(e) => return Err(e).context("cannot read the input"),
         };
-        if batch.is_full(LIVE_LIMITS) || (caught_up && batch.lines > 0) {
-            seal(&mut batch, &reader);
-            writer.write(&batch)?;
-            batch.clear(LIVE_LIMITS);
+        if self.batch.is_full(LIVE_LIMITS) || (caught_up && self.batch.lines > 0) {
+            self.flush()?;
         }
-        let age = tx_started.map_or(Duration::ZERO, |t| t.elapsed());
-        let due = age >= max_age || writer.lines_in_tx() >= MAX_TX_LINES;
-        if writer.in_tx() && (due || (caught_up && age >= CAUGHT_UP_TX_AGE)) {
-            writer.commit()?;
-            tx_started = None;
-            if wal_checked.elapsed() >= WAL_CHECK_EVERY {
-                wal_checked = Instant::now();
-                db::restrain_wal(conn, WAL_LIMIT)?;
+        let age = self.tx_started.map_or(Duration::ZERO, |t| t.elapsed());
+        let due = age >= self.max_age || self.writer.lines_in_tx() >= MAX_TX_LINES;
+        if self.writer.in_tx() && (due || (caught_up && age >= CAUGHT_UP_TX_AGE)) {
+            self.writer.commit()?;
+            self.tx_started = None;
+            if self.wal_checked.elapsed() >= WAL_CHECK_EVERY {
+                self.wal_checked = Instant::now();
+                db::restrain_wal(self.conn, WAL_LIMIT)?;
             }
             // A commit forced while lines kept coming means a backlog:
             // let the next transaction grow; catching up resets it.
-            max_age = if caught_up {
+            self.max_age = if caught_up {
                 MIN_TX_AGE
             } else {
-                (max_age * 2).min(MAX_TX_AGE)
+                (self.max_age * 2).min(MAX_TX_AGE)
             };
         }
-        if caught_up && !writer.in_tx() && is_pipe && reader.get_mut().closed() {
-            return finish(&mut writer, &mut batch, &reader, started, End::Closed);
+        let settled = caught_up && !self.writer.in_tx();
+        self.settled = settled;
+        if settled && self.is_pipe && self.reader.get_mut().closed() {
+            return Ok(Some(End::Closed));
         }
-        if caught_up && !writer.in_tx() && !rested && last_line.elapsed() >= REST_AFTER {
+        if self.settled && !self.rested && self.last_line.elapsed() >= REST_AFTER {
             // Quiet again after a burst: hand back what the burst used, so
             // idle RSS does not keep the burst's high-water mark.
-            release(conn, &mut reader);
-            rested = true;
+            release(self.conn, &mut self.reader);
+            self.rested = true;
         }
-        if (caught_up || last_budget_check.elapsed() >= BUDGET_EVERY) && !writer.in_tx() {
-            last_budget_check = Instant::now();
+        if (caught_up || self.last_budget_check.elapsed() >= BUDGET_EVERY) && !self.writer.in_tx() {
+            self.last_budget_check = Instant::now();
             let rss = mem::current_rss();
             // A fresh process would have to read a long partial line again:
             // re-executing helps only once it has been committed.
-            let can_reexec = !is_pipe
-                && reader.pending() <= LIVE_READ_BUFFER
-                && started.elapsed() >= MIN_LIFETIME;
-            if rss > rss_budget && !shed(conn, &mut reader, rss_budget, log) && can_reexec {
-                return finish(&mut writer, &mut batch, &reader, started, End::OverBudget);
+            let can_reexec = !self.is_pipe
+                && self.reader.pending() <= LIVE_READ_BUFFER
+                && self.started.elapsed() >= MIN_LIFETIME;
+            if rss > self.rss_budget
+                && !shed(self.conn, &mut self.reader, self.rss_budget, self.log)
+                && can_reexec
+            {
+                return Ok(Some(End::OverBudget));
             }
         }
-        if caught_up && !is_pipe {
-            if let Some(w) = watch.as_mut() {
-                w.check(log);
-            }
+        if caught_up && !self.is_pipe {
             std::thread::sleep(POLL);
+            self.look()?;
+        } else if let Some(w) = self.watch.as_mut() {
+            // Behind: no switching yet, but a new file at the path is pinned
+            // now, in case it is rotated away again before its turn.
+            w.look(self.log)?;
         }
-    }
-}
-
-fn finish(
-    writer: &mut Writer<'_>,
-    batch: &mut Batch,
-    reader: &LineReader<Input>,
-    started: Instant,
-    end: End,
-) -> Result<Followed> {
-    if batch.lines > 0 {
-        seal(batch, reader);
-        writer.write(batch)?;
-    }
-    writer.commit()?;
-    let mut stats = writer.stats;
-    stats.load = started.elapsed();
-    Ok(Followed {
-        stats,
-        end,
-        offset: writer.offset(),
-    })
-}
-
-/// Notices when the followed path stops naming the file being read. Until
-/// rotation is handled, the old file keeps being followed and the change is
-/// logged once, rather than failing or spinning.
-struct Watch<'a> {
-    path: &'a Path,
-    id: (u64, u64),
-    checked: Instant,
-    reported: bool,
-}
-
-impl<'a> Watch<'a> {
-    fn new(path: &'a Path, meta: &std::fs::Metadata) -> Self {
-        Watch {
-            path,
-            id: (meta.dev(), meta.ino()),
-            checked: Instant::now(),
-            reported: false,
-        }
+        Ok(None)
     }
 
-    fn check(&mut self, log: &dyn Fn(&str)) {
-        if self.checked.elapsed() < Duration::from_secs(1) {
-            return;
+    fn flush(&mut self) -> Result<()> {
+        seal(&mut self.batch, &self.reader);
+        let written = self.writer.write(&self.batch);
+        self.batch.clear(LIVE_LIMITS);
+        written
+    }
+
+    /// Watches the followed file and moves on when it was rotated or cut.
+    fn look(&mut self) -> Result<()> {
+        let (Some(watch), Input::File(file), Some(path)) =
+            (self.watch.as_mut(), self.reader.get_ref(), self.path)
+        else {
+            return Ok(());
+        };
+        let read_to = self.reader.offset() + self.reader.pending() as u64;
+        let event = watch.check(
+            file,
+            read_to,
+            self.reader.offset(),
+            self.reader.tail(),
+            self.log,
+        )?;
+        let (file, row) = match event {
+            Event::Quiet => return Ok(()),
+            Event::Cut(why, file, row) => {
+                (self.log)(&why);
+                (file, row)
+            }
+            Event::Rotated(file, row) => {
+                (self.log)(&format!(
+                    "{} was rotated: the previous file is finished at offset {}; \
+                     following the new one from offset 0",
+                    path.display(),
+                    self.reader.offset() + self.reader.pending() as u64
+                ));
+                (file, row)
+            }
+        };
+        self.move_to(file, row)
+    }
+
+    /// Finishes the current source (its unterminated last line is a line:
+    /// nothing more will come to it) and continues with `file` from 0, both
+    /// positions committed in one transaction.
+    fn move_to(&mut self, mut file: File, mut row: SourceRow) -> Result<()> {
+        if let Some(line) = self.reader.take_partial() {
+            self.builder.push(&mut self.batch, &line);
         }
-        self.checked = Instant::now();
-        let now = std::fs::metadata(self.path).map(|m| (m.dev(), m.ino()));
-        let same = matches!(now, Ok(id) if id == self.id);
-        if !same && !self.reported {
-            let what = if now.is_err() {
-                "was removed"
-            } else {
-                "now names another file"
-            };
-            log(&format!(
-                "{} {what}; still following the file that was opened (restart to pick up the new one)",
-                self.path.display()
-            ));
+        self.flush()?;
+        self.writer.switch_source(&mut row)?;
+        self.tx_started = None;
+        file.seek(SeekFrom::Start(0))?;
+        if let Some(w) = self.watch.as_mut() {
+            w.moved_to(&file)?;
         }
-        self.reported = !same;
+        self.reader.restart(Input::File(file), 0);
+        Ok(())
+    }
+
+    /// After a failed write: back to the committed position, in the same
+    /// file, to read the uncommitted lines again.
+    fn back_to_committed(&mut self) -> Result<u64> {
+        self.batch.clear(LIVE_LIMITS);
+        self.tx_started = None;
+        let offset = self.writer.rollback();
+        let Input::File(file) = self.reader.get_ref() else {
+            unreachable!("pipes are not retried")
+        };
+        let mut file = file.try_clone()?;
+        file.seek(SeekFrom::Start(offset))?;
+        self.reader.restart(Input::File(file), offset);
+        Ok(offset)
+    }
+
+    fn finish(mut self, end: End) -> Result<Followed> {
+        if self.batch.lines > 0 {
+            self.flush()?;
+        }
+        self.writer.commit()?;
+        let mut stats = self.writer.stats;
+        stats.load = self.started.elapsed();
+        Ok(Followed {
+            stats,
+            end,
+            offset: self.writer.offset(),
+        })
     }
 }
 

@@ -141,6 +141,10 @@ impl<R: Read> LineReader<R> {
         self.buf.len()
     }
 
+    pub fn get_ref(&self) -> &R {
+        &self.src
+    }
+
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.src
     }
@@ -227,6 +231,26 @@ impl<R: Read> LineReader<R> {
             }
         }
         Ok(n)
+    }
+
+    /// The unterminated line held at the end of a source that will not grow
+    /// any more (rotated away or cut short), as a one-shot run would take it.
+    /// Reads nothing: bytes arriving now belong to no line we have.
+    pub fn take_partial(&mut self) -> Option<Line<'_>> {
+        self.at_end(Framing::ToEof)
+    }
+
+    /// Continues with another source (the next file at a followed path, or
+    /// the same one read again from the start), positioned at `offset`.
+    pub fn restart(&mut self, src: R, offset: u64) {
+        self.src = src;
+        self.start = 0;
+        self.end = 0;
+        self.scanned = 0;
+        self.base = offset;
+        self.bom_pending = offset == 0;
+        self.long.active = false;
+        self.shrink();
     }
 
     /// Sets the size the buffer returns to between long lines (live mode

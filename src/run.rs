@@ -28,6 +28,11 @@ pub fn run(config: &Config) -> Result<()> {
              (standard input has no offsets to seek to)"
         );
     }
+    if let (true, Some(path)) = (config.follow, config.input.as_deref())
+        && !source::wait_for(path, &|msg| log(config, msg))
+    {
+        return Ok(());
+    }
     let input = source::open_input(config.input.as_deref())?;
     let start = match (config.start_offset, config.input.as_deref()) {
         (Some(offset), _) => Start::At(offset),
@@ -56,6 +61,14 @@ pub fn run(config: &Config) -> Result<()> {
     let conn = db::open(&build_path, tuning)?;
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
+    if opened.rotated {
+        // Only a database that already has sources knows a rotated file.
+        debug_assert!(!fresh);
+        match finish_rotated(config, &conn, opened)? {
+            Some(next) => opened = next,
+            None => return close(conn),
+        }
+    }
     let is_pipe = matches!(opened.input, Input::Stdin(_));
     if is_pipe {
         opened.input.set_wait(Some(config.idle));
@@ -127,6 +140,56 @@ pub fn run(config: &Config) -> Result<()> {
         Some(conn) => switch(config, conn, opened.row.id, loaded.reader, &stats),
         None => finish(config, &stats),
     }
+}
+
+/// Reads the file a rotation moved away to its end (it will not grow: the
+/// path names its successor), then opens the file at the path as a new
+/// source. Each step commits: a crash in between finds the old file again
+/// and reads nothing more from it. `None` when a stop signal came first.
+fn finish_rotated(
+    config: &Config,
+    conn: &Connection,
+    opened: source::Opened,
+) -> Result<Option<source::Opened>> {
+    let reader = LineReader::new(
+        opened.input,
+        opened.row.offset,
+        READ_BUFFER,
+        config.max_line,
+    );
+    let progress = Progress::new(config.progress, opened.remaining);
+    let loaded = pipeline::load(
+        conn,
+        opened.row.id,
+        reader,
+        Framing::ToEof,
+        Builder::new(config.max_line),
+        config.batch_rows,
+        &progress,
+    )?;
+    progress.finish();
+    log(
+        config,
+        &format!(
+            "previous file: {}",
+            report::summary(&loaded.stats, mem::peak_rss())
+        ),
+    );
+    if loaded.ending == Ending::Stopped {
+        return Ok(None);
+    }
+    let path = config.input.as_deref().expect("only files rotate");
+    let (file, mut row) =
+        source::successor(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    row.id = db::insert_source(conn, &row)?;
+    let remaining = file.metadata()?.len();
+    Ok(Some(source::Opened {
+        input: Input::File(file),
+        row,
+        remaining: Some(remaining),
+        restarted: None,
+        rotated: false,
+    }))
 }
 
 fn close(conn: Connection) -> Result<()> {

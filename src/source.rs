@@ -98,8 +98,12 @@ pub struct Opened {
     pub row: SourceRow,
     /// Bytes left to read when known (files), for progress and rates.
     pub remaining: Option<u64>,
-    /// Why the stored position was not used, to tell the user.
+    /// Why the stored position was not used as it was, to tell the user.
     pub restarted: Option<String>,
+    /// The input is the file the path named before a rotation, found again
+    /// to be finished: once it is, the file now at the path follows as a new
+    /// source (see [`successor`]).
+    pub rotated: bool,
 }
 
 /// Where a run starts in its source.
@@ -107,7 +111,8 @@ pub struct Opened {
 pub enum Start {
     /// Continue after the last committed line if the file is the same one.
     Resume,
-    /// Start at this offset, as a new source.
+    /// Start at this offset, as a new source, unless it is exactly where the
+    /// source at this path stopped (the hand-over to live mode): then resume.
     At(u64),
 }
 
@@ -128,25 +133,32 @@ pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
             file: None,
         });
     };
-    let file = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot read input {}", path.display()))?;
+    let (file, meta, head) =
+        open_file(path).with_context(|| format!("cannot open input {}", path.display()))?;
     if meta.is_dir() {
         anyhow::bail!("input {} is a folder, not a file", path.display());
     }
-    let head = read_at(&file, 0, HEAD_LEN)
-        .with_context(|| format!("cannot read input {}", path.display()))?;
     Ok(Unresolved {
         input: Input::File(file),
         file: Some((path.to_owned(), meta, head)),
     })
 }
 
+fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata, Vec<u8>)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let head = if meta.is_file() {
+        read_at(&file, 0, HEAD_LEN)?
+    } else {
+        Vec::new()
+    };
+    Ok((file, meta, head))
+}
+
 impl Unresolved {
     /// Finds or records the source in the database and positions the input.
     pub fn resolve(self, conn: &Connection, start: Start) -> Result<Opened> {
-        let (Input::File(mut file), Some((path, meta, head))) = (self.input, self.file) else {
+        let (Input::File(file), Some((path, meta, head))) = (self.input, self.file) else {
             let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
             return Ok(Opened {
                 input: Input::Stdin(Stdin {
@@ -156,46 +168,173 @@ impl Unresolved {
                 row,
                 remaining: None,
                 restarted: None,
+                rotated: false,
             });
         };
         let name = canonical(&path);
-        let mut restarted = None;
         let last = db::last_source(conn, &name)?;
-        let row = match (start, last) {
-            (Start::Resume, Some(last)) => match mismatch(&file, meta.len(), &head, &last)? {
-                None => last,
-                Some(why) => {
-                    restarted = Some(format!(
-                        "{} {why}; ingesting it as a new source from offset 0",
-                        path.display()
-                    ));
-                    new_source(conn, name, Some(&meta), head, 0)?
-                }
-            },
-            (Start::Resume, None) => new_source(conn, name, Some(&meta), head, 0)?,
-            (Start::At(offset), last) => {
-                check_start_offset(&file, meta.len(), offset, &path)?;
-                // The hand-over to live mode restarts at the very position
-                // just committed: that continues the same source.
-                match last {
-                    Some(last)
-                        if last.offset == offset
-                            && mismatch(&file, meta.len(), &head, &last)?.is_none() =>
-                    {
-                        last
-                    }
-                    _ => new_source(conn, name, Some(&meta), head, offset)?,
-                }
-            }
-        };
-        file.seek(SeekFrom::Start(row.offset))?;
-        Ok(Opened {
+        let mut opened = Opened {
             input: Input::File(file),
-            remaining: Some(meta.len().saturating_sub(row.offset)),
-            row,
-            restarted,
-        })
+            row: SourceRow::default(),
+            remaining: None,
+            restarted: None,
+            rotated: false,
+        };
+        let Input::File(file) = &opened.input else {
+            unreachable!()
+        };
+        match (start, last) {
+            (Start::Resume, Some(last)) => opened.continue_from(conn, &path, &meta, head, last)?,
+            (Start::At(offset), Some(last)) if last.offset == offset => {
+                opened.continue_from(conn, &path, &meta, head, last)?
+            }
+            (Start::Resume, None) => opened.row = new_source(conn, name, Some(&meta), head, 0)?,
+            (Start::At(offset), _) => {
+                check_start_offset(file, meta.len(), offset, &path)?;
+                opened.row = new_source(conn, name, Some(&meta), head, offset)?;
+            }
+        }
+        let Input::File(file) = &mut opened.input else {
+            unreachable!()
+        };
+        file.seek(SeekFrom::Start(opened.row.offset))?;
+        let len = file.metadata()?.len();
+        opened.remaining = Some(len.saturating_sub(opened.row.offset));
+        Ok(opened)
     }
+}
+
+impl Opened {
+    /// Continues source `last` in the file at `path` if it is the same file;
+    /// else in the file the path named before, if a rotation left it in the
+    /// same folder; else starts the file at `path` over as a new source.
+    fn continue_from(
+        &mut self,
+        conn: &Connection,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        head: Vec<u8>,
+        last: SourceRow,
+    ) -> Result<()> {
+        let Input::File(file) = &self.input else {
+            unreachable!()
+        };
+        let Some(why) = mismatch(file, meta.len(), &head, &last)? else {
+            self.row = last;
+            return Ok(());
+        };
+        let moved = last.ino.is_some_and(|ino| ino as u64 != meta.ino());
+        if let Some((old, found)) = moved.then(|| find_previous(path, &last)).flatten() {
+            self.restarted = Some(format!(
+                "{} now names another file; finishing the one ingested before \
+                 (now {}) from offset {} first",
+                path.display(),
+                found.display(),
+                last.offset
+            ));
+            self.input = Input::File(old);
+            self.row = last;
+            self.rotated = true;
+            return Ok(());
+        }
+        let lost = if moved && last.offset > 0 {
+            " (the file ingested before is no longer in its folder: any lines it had \
+             past that position were not read)"
+        } else {
+            ""
+        };
+        self.restarted = Some(format!(
+            "{} {why}{lost}; ingesting it as a new source from offset 0",
+            path.display()
+        ));
+        self.row = new_source(conn, canonical(path), Some(meta), head, 0)?;
+        Ok(())
+    }
+}
+
+/// The file a rotation moved away from `path`, found in the same folder by
+/// device and inode (as logrotate's `mv` leaves it), if its content is still
+/// the one ingested up to `last.offset`.
+fn find_previous(path: &Path, last: &SourceRow) -> Option<(File, PathBuf)> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file()
+            || Some(meta.dev() as i64) != last.dev
+            || Some(meta.ino() as i64) != last.ino
+        {
+            continue;
+        }
+        let file = File::open(entry.path()).ok()?;
+        let head = read_at(&file, 0, HEAD_LEN).ok()?;
+        return match mismatch(&file, meta.len(), &head, last) {
+            Ok(None) => Some((file, entry.path())),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Opens the file now at a followed path as a new source from offset 0 (its
+/// row is not stored yet: `id` is 0).
+pub fn successor(path: &Path) -> io::Result<(File, SourceRow)> {
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let row = row_from_start(path, &file)?;
+    Ok((file, row))
+}
+
+/// A new source for `file` (at `path`) from offset 0, not stored yet.
+pub fn row_from_start(path: &Path, file: &File) -> io::Result<SourceRow> {
+    let meta = file.metadata()?;
+    Ok(SourceRow {
+        id: 0,
+        path: canonical(path),
+        dev: Some(meta.dev() as i64),
+        ino: Some(meta.ino() as i64),
+        head: read_at(file, 0, HEAD_LEN)?,
+        offset: 0,
+        tail: Vec::new(),
+    })
+}
+
+/// Whether `file` no longer holds, just before `offset`, the bytes `tail`
+/// read there, or is shorter than the `read_to` bytes already read: it was
+/// truncated (copy-truncate) or rewritten in place.
+pub fn cut_before(
+    file: &File,
+    len: u64,
+    read_to: u64,
+    offset: u64,
+    tail: &[u8],
+) -> io::Result<bool> {
+    if len < read_to {
+        return Ok(true);
+    }
+    let from = offset - tail.len() as u64;
+    Ok(!tail.is_empty() && read_at(file, from, tail.len())? != tail)
+}
+
+/// Waits for a followed path to exist (`tail -F` does the same); returns
+/// false if a stop signal came first.
+pub fn wait_for(path: &Path, log: &dyn Fn(&str)) -> bool {
+    let mut told = false;
+    while !path.exists() {
+        if crate::signals::stop_requested() {
+            return false;
+        }
+        if !told {
+            log(&format!("waiting for {} to appear", path.display()));
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
 }
 
 /// The offset just past the file's last complete line: where

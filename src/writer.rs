@@ -5,7 +5,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 
 use crate::batch::Batch;
-use crate::db::{self, RawStmt};
+use crate::db::{self, RawStmt, SourceRow};
 use crate::failpoint;
 use crate::report::Stats;
 
@@ -14,10 +14,11 @@ pub struct Writer<'c> {
     insert_row: RawStmt<'c>,
     insert_bad: RawStmt<'c>,
     source_id: i64,
-    start_offset: u64,
     /// Position and fingerprint after the last written batch.
     end_offset: u64,
     tail: Vec<u8>,
+    /// What the last commit made durable, to go back to after a failure.
+    committed: (u64, Vec<u8>, Stats),
     in_tx: bool,
     lines_in_tx: u64,
     pub stats: Stats,
@@ -30,9 +31,9 @@ impl<'c> Writer<'c> {
             insert_row: RawStmt::prepare(conn, db::INSERT_ROW)?,
             insert_bad: RawStmt::prepare(conn, db::INSERT_BAD)?,
             source_id,
-            start_offset,
             end_offset: start_offset,
             tail: Vec::new(),
+            committed: (start_offset, Vec::new(), Stats::default()),
             in_tx: false,
             lines_in_tx: 0,
             stats: Stats::default(),
@@ -59,7 +60,7 @@ impl<'c> Writer<'c> {
         s.rows += batch.rows.len() as u64;
         s.bad += batch.bad.len() as u64;
         s.blank += batch.blank;
-        s.bytes = batch.end_offset - self.start_offset;
+        s.bytes += batch.end_offset.saturating_sub(self.end_offset);
         self.lines_in_tx += batch.lines;
         self.end_offset = batch.end_offset;
         self.tail.clone_from(&batch.tail);
@@ -75,10 +76,47 @@ impl<'c> Writer<'c> {
         db::save_position(self.conn, self.source_id, self.end_offset, &self.tail)?;
         failpoint::hit("before-commit")?;
         self.conn.execute_batch("COMMIT")?;
-        failpoint::hit("after-commit")?;
         self.in_tx = false;
         self.lines_in_tx = 0;
+        self.committed.0 = self.end_offset;
+        self.committed.1.clone_from(&self.tail);
+        self.committed.2 = self.stats;
+        failpoint::hit("after-commit")?;
         Ok(())
+    }
+
+    /// Moves on to another source: the current one's final position and the
+    /// new source's row are committed in one transaction, so that a crash
+    /// leaves either the old file still to finish or the new one begun.
+    pub fn switch_source(&mut self, next: &mut SourceRow) -> Result<()> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_tx = true;
+        }
+        next.id = db::insert_source(self.conn, next)?;
+        failpoint::hit("rotate-before-commit")?;
+        self.commit()?;
+        self.source_id = next.id;
+        self.end_offset = next.offset;
+        self.tail.clear();
+        self.committed.0 = next.offset;
+        self.committed.1.clear();
+        Ok(())
+    }
+
+    /// Abandons the open transaction (after a failed write or commit: SQLite
+    /// may already have rolled it back) and returns to the last committed
+    /// position, which is returned.
+    pub fn rollback(&mut self) -> u64 {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.in_tx = false;
+        self.lines_in_tx = 0;
+        self.end_offset = self.committed.0;
+        self.tail.clone_from(&self.committed.1);
+        self.stats = self.committed.2;
+        self.end_offset
     }
 
     pub fn lines_in_tx(&self) -> u64 {

@@ -906,7 +906,7 @@ fn start_offset_validation() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. The followed file goes away
+// 7. The followed file goes away, rotates, is truncated; the database goes away
 
 /// Follows the input, makes `change` to its path, and checks the follower logs `message` once,
 /// neither dies nor spins, and keeps reading the file it had open.
@@ -973,16 +973,202 @@ fn file_removed_while_following_is_logged_once_and_survives() {
     );
 }
 
-#[cfg(target_os = "linux")]
+/// The input split into `parts` pieces of whole lines.
+fn split_lines(bytes: &[u8], parts: usize) -> Vec<&[u8]> {
+    let lines = bytes.iter().filter(|b| **b == b'\n').count();
+    (0..parts)
+        .map(|i| {
+            let from = after_lines(bytes, lines * i / parts);
+            let to = after_lines(bytes, lines * (i + 1) / parts);
+            &bytes[from..to]
+        })
+        .collect()
+}
+
+/// The sources recorded for the input path, oldest first: `(offset, ino)`.
+fn sources(db: &Path) -> Vec<(i64, i64)> {
+    query_values(db, "SELECT offset, ino FROM ingest_sources ORDER BY id")
+        .into_iter()
+        .map(|r| match (&r[0], &r[1]) {
+            (Value::Integer(o), Value::Integer(i)) => (*o, *i),
+            other => panic!("unexpected ingest_sources row {other:?}"),
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn ino(path: &Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("stat").ino() as i64
+}
+
+/// `tail -F` semantics while a writer runs: a rename rotation (with the logger writing its last
+/// lines into the old file after the rename), a delete and re-create, and a copy-truncate. Every
+/// line lands exactly once, in the order written, one source per file.
 #[test]
-fn file_replaced_while_following_is_logged_once_and_survives() {
-    path_change_case(
-        |dir| {
-            dir.create("new.jsonl", "{\"event\":\"in-the-new-file\"}\n");
-            std::fs::rename(dir.path("new.jsonl"), dir.path(INPUT)).expect("rename over input");
-        },
-        "now names another file",
+fn follows_rotation_delete_recreate_and_copy_truncate() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 101, 6000, "0");
+    let parts = split_lines(&all, 6);
+    dir.create(INPUT, parts[0]);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    append_in_pieces(&dir, parts[1], 5, Duration::from_millis(20));
+
+    // Rename rotation; the logger finishes writing into the old file through its open handle.
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path(INPUT))
+        .expect("open input for append");
+    std::fs::rename(dir.path(INPUT), dir.path("input.jsonl.1")).expect("rotate");
+    let (last_old, first_new) = parts[2].split_at(after_lines(parts[2], 3));
+    for piece in last_old.chunks(last_old.len() / 3 + 1) {
+        old.write_all(piece).expect("write into the rotated file");
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(old);
+    dir.create(INPUT, b"");
+    append_in_pieces(&dir, first_new, 5, Duration::from_millis(20));
+
+    // Delete and re-create, without waiting for the follower: it holds the old file open.
+    std::fs::remove_file(dir.path(INPUT)).expect("remove input");
+    dir.create(INPUT, b"");
+    append_in_pieces(&dir, parts[3], 5, Duration::from_millis(20));
+
+    // Copy-truncate once the follower has caught up (lines written between the copy and the
+    // truncation would be in the copy only: no tailer can see them).
+    let before = oracle::expect(&parts[..4].concat());
+    wait_counts(&mut p, &db, before.rows.len(), 0);
+    std::fs::copy(dir.path(INPUT), dir.path("input.jsonl.2")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path(INPUT))
+        .expect("open input")
+        .set_len(0)
+        .expect("truncate");
+    append_in_pieces(&dir, parts[4], 5, Duration::from_millis(20));
+    append_in_pieces(&dir, parts[5], 5, Duration::from_millis(20));
+
+    wait_all(&mut p, &db, &all);
+    let err = p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &all);
+    assert_eq!(err.matches("was rotated").count(), 2, "stderr:\n{err}");
+    assert_eq!(err.matches("was truncated").count(), 1, "stderr:\n{err}");
+    // One source per file, each finished at its full length; the last one is the live file.
+    let srcs = sources(&db);
+    let lens: Vec<i64> = vec![
+        (parts[0].len() + parts[1].len() + last_old.len()) as i64,
+        first_new.len() as i64,
+        parts[3].len() as i64,
+        (parts[4].len() + parts[5].len()) as i64,
+    ];
+    assert_eq!(
+        srcs.iter().map(|s| s.0).collect::<Vec<_>>(),
+        lens,
+        "{srcs:?}"
     );
+    assert_eq!(srcs[0].1, ino(&dir.path("input.jsonl.1")));
+    assert_eq!(srcs[3].1, ino(&dir.path(INPUT)));
+}
+
+/// A rotation while ingestor is not running: the next run finds the old file in the folder by
+/// its identity, finishes it, then takes the new one; a rotated file that is gone is reported.
+#[test]
+fn a_file_rotated_while_stopped_is_finished_first() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 103, 3000, "0");
+    let parts = split_lines(&all, 6);
+    let ingest = |args: &[&str]| {
+        let mut cmd = dir.command();
+        let out = cmd.args(["--input", INPUT, "--db", DB]).args(args).run();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    dir.create(INPUT, parts[0]);
+    ingest(&[]);
+    dir.append(INPUT, parts[1]);
+    std::fs::rename(dir.path(INPUT), dir.path("input.jsonl.1")).expect("rotate");
+    dir.create(INPUT, parts[2]);
+    let err = ingest(&[]);
+    assert!(
+        err.contains("now names another file; finishing the one ingested before"),
+        "{err}"
+    );
+    let so_far = |n: usize| parts[..n].concat();
+    assert_matches(&dir.db(DB), &so_far(3));
+
+    // Again, then follow: the hand-over and live mode go on from the new file.
+    std::fs::rename(dir.path(INPUT), dir.path("input.jsonl.2")).expect("rotate");
+    dir.create(INPUT, parts[3]);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    dir.append(INPUT, parts[4]);
+    wait_all(&mut p, &db, &so_far(5));
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &so_far(5));
+
+    // A rotated file moved out of the folder cannot be finished: said, not hidden.
+    dir.append(INPUT, b"{\"event\":\"never-read\"}\n");
+    std::fs::create_dir(dir.path("archive")).expect("mkdir");
+    std::fs::rename(dir.path(INPUT), dir.path("archive/input.jsonl")).expect("move away");
+    dir.create(INPUT, parts[5]);
+    let err = ingest(&[]);
+    assert!(err.contains("no longer in its folder"), "{err}");
+    assert_matches(&dir.db(DB), &all);
+}
+
+/// `--follow` on a path that does not exist yet waits for it, as `tail -F` does, without
+/// creating the database.
+#[test]
+fn follow_waits_for_the_path_to_appear() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_stderr("waiting for");
+    thread::sleep(Duration::from_millis(300));
+    assert!(p.alive(), "stderr:\n{}", p.stderr());
+    assert!(
+        !db.exists(),
+        "the database was created before the input existed"
+    );
+    let all = generate(&dir, "all.jsonl", 107, 500, "0.02");
+    dir.create(INPUT, &all);
+    p.wait_exec();
+    wait_all(&mut p, &db, &all);
+    let err = p.stop_with(libc::SIGTERM);
+    assert_eq!(err.matches("waiting for").count(), 1, "{err}");
+    assert_matches(&dir.db(DB), &all);
+}
+
+/// Removing the database under a live follower stops it with one clear line (its rows would
+/// go to a deleted file); running again rebuilds everything from the input.
+#[test]
+fn database_removed_while_following_stops_with_an_error() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 109, 800, "0.02");
+    dir.create(INPUT, &all);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &all);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let status = p.wait_exit();
+    let err = p.stderr();
+    assert_eq!(status.code(), Some(1), "stderr:\n{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("was removed or replaced"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &all);
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &all);
 }
 
 // ---------------------------------------------------------------------------------------------

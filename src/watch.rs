@@ -1,0 +1,198 @@
+//! What happens to a followed file behind our back, noticed the way `tail -F`
+//! does: by looking, with portable `stat` and `pread`, while caught up.
+//!
+//! - Rotation by rename, or delete and re-create: the path names another
+//!   file. The old one is read to its end first; once it has stopped growing
+//!   for [`SETTLE`] (a writer may still hold it open for a last line), the new
+//!   file is taken from offset 0.
+//! - Copy-truncate, or a rewrite in place: the file is shorter than the read
+//!   position, or its bytes just before it changed. It is read again from 0.
+//!   Lines written between the copy and the truncation exist only in the copy
+//!   and no tailer can see them; and a file truncated and refilled past the
+//!   read position between two looks cannot be told from one that grew.
+//! - The database file removed or replaced: rows would go nowhere, so the run
+//!   stops with an error; running again rebuilds from the sources.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::db::SourceRow;
+use crate::source;
+
+/// How often the path (and the database file) are looked up.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+/// How long a rotated-away file must stay unchanged before it is left.
+pub const SETTLE: Duration = Duration::from_millis(500);
+
+pub enum Event {
+    /// Nothing changed that needs action.
+    Quiet,
+    /// The file was cut below the read position: read it again from 0
+    /// (the same file, a new source).
+    Cut(String, File, SourceRow),
+    /// The path names a new file and the old one is finished: move to it.
+    Rotated(File, SourceRow),
+}
+
+type Id = (u64, u64);
+
+fn id(meta: &std::fs::Metadata) -> Id {
+    (meta.dev(), meta.ino())
+}
+
+pub struct Watch {
+    path: PathBuf,
+    /// The file being read.
+    reading: Id,
+    size: u64,
+    grew: Instant,
+    looked: Instant,
+    /// Files the path has named since, opened as soon as seen (so that one
+    /// rotated away again before its turn is not lost), with when.
+    next: VecDeque<(File, SourceRow, Id, Instant)>,
+    /// A problem already reported, so that it is reported once.
+    told: Option<String>,
+    db: Option<(PathBuf, Id)>,
+}
+
+impl Watch {
+    pub fn new(path: &Path, file: &File, db: Option<&Path>) -> io::Result<Watch> {
+        let meta = file.metadata()?;
+        let db = db.and_then(|p| Some((p.to_owned(), id(&std::fs::metadata(p).ok()?))));
+        Ok(Watch {
+            path: path.to_owned(),
+            reading: id(&meta),
+            size: meta.len(),
+            grew: Instant::now(),
+            looked: Instant::now(),
+            next: VecDeque::new(),
+            told: None,
+            db,
+        })
+    }
+
+    /// Starts watching `file`, now being read (after an [`Event`] has been
+    /// acted on: until then the same event comes again).
+    pub fn moved_to(&mut self, file: &File) -> io::Result<()> {
+        let meta = file.metadata()?;
+        if self.next.front().is_some_and(|n| n.2 == id(&meta)) {
+            self.next.pop_front();
+        }
+        self.reading = id(&meta);
+        self.size = meta.len();
+        self.grew = Instant::now();
+        self.told = None;
+        Ok(())
+    }
+
+    /// Looks at the path and the database, at most every [`LOOK_EVERY`];
+    /// cheap enough to call between any two lines.
+    pub fn look(&mut self, log: &dyn Fn(&str)) -> Result<()> {
+        if self.looked.elapsed() < LOOK_EVERY {
+            return Ok(());
+        }
+        self.looked = Instant::now();
+        self.check_db()?;
+        let now = match std::fs::metadata(&self.path) {
+            Ok(m) => id(&m),
+            Err(_) => {
+                if self.next.is_empty() {
+                    self.tell(
+                        log,
+                        format!(
+                            "{} was removed; reading what is left of it and waiting for a new file there",
+                            self.path.display()
+                        ),
+                    );
+                }
+                return Ok(());
+            }
+        };
+        if now == self.reading || self.next.iter().any(|n| n.2 == now) {
+            return Ok(());
+        }
+        match source::successor(&self.path) {
+            Ok((file, row)) => {
+                let opened = id(&file.metadata()?);
+                self.next.push_back((file, row, opened, Instant::now()));
+            }
+            Err(e) => self.tell(
+                log,
+                format!(
+                    "{} names a new file that cannot be read yet ({e}); still waiting",
+                    self.path.display()
+                ),
+            ),
+        }
+        Ok(())
+    }
+
+    /// Looks at the file being read, caught up: lines taken up to `offset`,
+    /// after the bytes `tail`, and `read_to` bytes read in all.
+    pub fn check(
+        &mut self,
+        file: &File,
+        read_to: u64,
+        offset: u64,
+        tail: &[u8],
+        log: &dyn Fn(&str),
+    ) -> Result<Event> {
+        let len = file.metadata()?.len();
+        if len != self.size {
+            if source::cut_before(file, len, read_to, offset, tail)? {
+                let why = if len < read_to {
+                    format!("was truncated to {len} bytes, below the position read ({read_to})")
+                } else {
+                    format!("was rewritten before the position read ({offset})")
+                };
+                let file = file.try_clone()?;
+                let row = source::row_from_start(&self.path, &file)?;
+                return Ok(Event::Cut(
+                    format!(
+                        "{} {why}; reading it again from offset 0",
+                        self.path.display()
+                    ),
+                    file,
+                    row,
+                ));
+            }
+            self.size = len;
+            self.grew = Instant::now();
+        }
+        self.look(log)?;
+        let settled = self.grew.elapsed() >= SETTLE;
+        match self.next.front() {
+            Some((file, row, _, seen)) if settled && seen.elapsed() >= SETTLE => {
+                Ok(Event::Rotated(file.try_clone()?, row.clone()))
+            }
+            _ => Ok(Event::Quiet),
+        }
+    }
+
+    fn tell(&mut self, log: &dyn Fn(&str), msg: String) {
+        if self.told.as_ref() != Some(&msg) {
+            log(&msg);
+            self.told = Some(msg);
+        }
+    }
+
+    fn check_db(&self) -> Result<()> {
+        let Some((path, was)) = &self.db else {
+            return Ok(());
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if id(&m) == *was => Ok(()),
+            _ => bail!(
+                "database {} was removed or replaced while ingestor was writing to it; \
+                 stopping (run again to rebuild it from the sources)",
+                path.display()
+            ),
+        }
+    }
+}
