@@ -290,17 +290,42 @@ impl Follower<'_, '_> {
         )?;
         let (file, row) = match event {
             Event::Quiet => return Ok(()),
-            Event::Cut(why, file, row) => {
-                (self.log)(&why);
+            Event::Cut {
+                why,
+                copy: Some((copy, at)),
+                file,
+                row,
+            } => {
+                (self.log)(&format!(
+                    "{why}; reading on from offset {} in its copy {}, then it from offset 0",
+                    self.reader.offset(),
+                    at.display()
+                ));
+                return self.read_copy(copy, file, row);
+            }
+            Event::Cut {
+                why,
+                copy: None,
+                file,
+                row,
+            } => {
+                (self.log)(&format!("{why}; reading it again from offset 0"));
                 (file, row)
             }
-            Event::Rotated(file, row) => {
-                (self.log)(&format!(
-                    "{} was rotated: the previous file is finished at offset {}; \
-                     following the new one from offset 0",
-                    path.display(),
-                    self.reader.offset() + self.reader.pending() as u64
-                ));
+            Event::Rotated { file, row, copy } => {
+                let end = self.reader.offset() + self.reader.pending() as u64;
+                (self.log)(&if copy {
+                    format!(
+                        "finished the copy at offset {end}; following {} from offset 0",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "{} was rotated: the previous file is finished at offset {end}; \
+                         following the new one from offset 0",
+                        path.display()
+                    )
+                });
                 (file, row)
             }
         };
@@ -322,6 +347,19 @@ impl Follower<'_, '_> {
             w.moved_to(&file)?;
         }
         self.reader.restart(Input::File(file), 0);
+        Ok(())
+    }
+
+    /// Reads on in a copy of the file just cut, from the end of the last line
+    /// taken (a partial line is read again from the copy, whole); the cut
+    /// file follows as a new source once the copy is finished.
+    fn read_copy(&mut self, mut copy: File, file: File, row: SourceRow) -> Result<()> {
+        let offset = self.reader.offset();
+        copy.seek(SeekFrom::Start(offset))?;
+        if let Some(w) = self.watch.as_mut() {
+            w.reading_copy(&copy, file, row)?;
+        }
+        self.reader.restart(Input::File(copy), offset);
         Ok(())
     }
 

@@ -120,6 +120,21 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Makes `tail` (the bytes just before the start offset, as stored with
+    /// a committed position) the fingerprint until lines have been read.
+    pub fn seed_tail(&mut self, tail: &[u8]) {
+        let n = tail.len().min(TAIL_KEEP).min(self.base as usize);
+        if self.end == 0 && n > 0 {
+            let tail = &tail[tail.len() - n..];
+            self.buf[..n].copy_from_slice(tail);
+            self.start = n;
+            self.end = n;
+            self.scanned = n;
+            self.base -= n as u64;
+            self.bom_pending = false;
+        }
+    }
+
     /// Source offset just past the last line returned.
     pub fn offset(&self) -> u64 {
         self.base + self.start as u64

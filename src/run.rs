@@ -258,12 +258,13 @@ fn open_live(
     let conn = db::open(&config.db, &config.live)?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
-    let reader = LineReader::new(
+    let mut reader = LineReader::new(
         opened.input,
         opened.row.offset,
         LIVE_READ_BUFFER,
         config.max_line,
     );
+    reader.seed_tail(&opened.row.tail);
     Ok((conn, opened.row.id, reader))
 }
 

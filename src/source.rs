@@ -223,8 +223,7 @@ impl Opened {
             self.row = last;
             return Ok(());
         };
-        let moved = last.ino.is_some_and(|ino| ino as u64 != meta.ino());
-        if let Some((old, found)) = moved.then(|| find_previous(path, &last)).flatten() {
+        if let Some((old, found)) = find_previous(path, &last, (meta.dev(), meta.ino()), None) {
             self.restarted = Some(format!(
                 "{} now names another file; finishing the one ingested before \
                  (now {}) from offset {} first",
@@ -237,9 +236,9 @@ impl Opened {
             self.rotated = true;
             return Ok(());
         }
-        let lost = if moved && last.offset > 0 {
-            " (the file ingested before is no longer in its folder: any lines it had \
-             past that position were not read)"
+        let lost = if last.offset > 0 {
+            "; no rotated file or copy with the rest of the content ingested from it is in \
+             its folder (lines past that position, if any, were not read)"
         } else {
             ""
         };
@@ -252,30 +251,72 @@ impl Opened {
     }
 }
 
-/// The file a rotation moved away from `path`, found in the same folder by
-/// device and inode (as logrotate's `mv` leaves it), if its content is still
-/// the one ingested up to `last.offset`.
-fn find_previous(path: &Path, last: &SourceRow) -> Option<(File, PathBuf)> {
+/// Where the content ingested as `last` went, when the file at `path` no
+/// longer has it (`not` is that file's device and inode): the same file
+/// renamed (logrotate's default), or else a copy (logrotate's copytruncate)
+/// beside it, the longest if several match. A match has the same first bytes
+/// and the same bytes just before `last.offset`, so reading it on from there
+/// is reading on in the content ingested.
+///
+/// Content alone cannot tell a copy from an unrelated file that merely
+/// starts the same (an archive of the whole log, say), so a copy must also
+/// be named as rotation names them (starting with the file's stem, as in
+/// `x.jsonl.1` or `x-20261127.jsonl`), and, when `copied_after` is known,
+/// have been written since then.
+pub fn find_previous(
+    path: &Path,
+    last: &SourceRow,
+    not: (u64, u64),
+    copied_after: Option<std::time::SystemTime>,
+) -> Option<(File, PathBuf)> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.as_encoded_bytes())
+        .unwrap_or_default();
+    let named_as_copy =
+        |name: &std::ffi::OsStr| !stem.is_empty() && name.as_encoded_bytes().starts_with(stem);
+    // File times are coarse on some file systems (HFS+: 1 s).
+    let recent = |m: &std::fs::Metadata| match (copied_after, m.modified()) {
+        (Some(after), Ok(at)) => at + Duration::from_secs(2) >= after,
+        _ => true,
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let same = |m: &std::fs::Metadata| {
+        Some(m.dev() as i64) == last.dev && Some(m.ino() as i64) == last.ino
+    };
+    let mut best: Option<(u8, u64, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file()
-            || Some(meta.dev() as i64) != last.dev
-            || Some(meta.ino() as i64) != last.ino
-        {
+        if !meta.is_file() || (meta.dev(), meta.ino()) == not || meta.len() < last.offset {
             continue;
         }
-        let file = File::open(entry.path()).ok()?;
-        let head = read_at(&file, 0, HEAD_LEN).ok()?;
-        return match mismatch(&file, meta.len(), &head, last) {
-            Ok(None) => Some((file, entry.path())),
-            _ => None,
+        // The renamed file itself beats any copy, then the longest copy.
+        let rank = (u8::from(same(&meta)), meta.len());
+        let copy_like = !last.head.is_empty()
+            && !last.tail.is_empty()
+            && named_as_copy(&entry.file_name())
+            && recent(&meta);
+        if rank.0 == 0 && !copy_like {
+            continue;
+        }
+        if best.as_ref().is_some_and(|b| (b.0, b.1) >= rank) {
+            continue;
+        }
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
         };
+        let Ok(head) = read_at(&file, 0, HEAD_LEN) else {
+            continue;
+        };
+        if matches!(mismatch(&file, meta.len(), &head, last), Ok(None)) {
+            best = Some((rank.0, rank.1, entry.path()));
+        }
     }
-    None
+    let (.., found) = best?;
+    Some((File::open(&found).ok()?, found))
 }
 
 /// Opens the file now at a followed path as a new source from offset 0 (its
@@ -414,7 +455,7 @@ fn new_source(
     Ok(row)
 }
 
-fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
     let mut got = 0;
     while got < len {

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Result, bail};
 
@@ -33,11 +33,22 @@ pub const SETTLE: Duration = Duration::from_millis(500);
 pub enum Event {
     /// Nothing changed that needs action.
     Quiet,
-    /// The file was cut below the read position: read it again from 0
-    /// (the same file, a new source).
-    Cut(String, File, SourceRow),
+    /// The file was cut below the read position: read it again from 0 (the
+    /// same file, a new source), after reading on in `copy` if one holds the
+    /// content that was cut (logrotate's copytruncate leaves one).
+    Cut {
+        why: String,
+        copy: Option<(File, PathBuf)>,
+        file: File,
+        row: SourceRow,
+    },
     /// The path names a new file and the old one is finished: move to it.
-    Rotated(File, SourceRow),
+    /// `copy` tells whether the file left is a copy read after a cut.
+    Rotated {
+        file: File,
+        row: SourceRow,
+        copy: bool,
+    },
 }
 
 type Id = (u64, u64);
@@ -51,11 +62,20 @@ pub struct Watch {
     /// The file being read.
     reading: Id,
     size: u64,
+    /// The first bytes of the file being read, kept to recognise a copy of
+    /// it once it has been cut.
+    head: Vec<u8>,
     grew: Instant,
+    /// When the file was last seen uncut: a copy of it made for a
+    /// copytruncate is written after that.
+    seen_whole: SystemTime,
     looked: Instant,
     /// Files the path has named since, opened as soon as seen (so that one
     /// rotated away again before its turn is not lost), with when.
     next: VecDeque<(File, SourceRow, Id, Instant)>,
+    /// The file being read is a finished copy: no need to wait for it to
+    /// settle before moving on.
+    finished: bool,
     /// A problem already reported, so that it is reported once.
     told: Option<String>,
     db: Option<(PathBuf, Id)>,
@@ -69,9 +89,12 @@ impl Watch {
             path: path.to_owned(),
             reading: id(&meta),
             size: meta.len(),
+            head: source::read_at(file, 0, source::HEAD_LEN)?,
             grew: Instant::now(),
+            seen_whole: SystemTime::now(),
             looked: Instant::now(),
             next: VecDeque::new(),
+            finished: false,
             told: None,
             db,
         })
@@ -86,8 +109,20 @@ impl Watch {
         }
         self.reading = id(&meta);
         self.size = meta.len();
+        self.head = source::read_at(file, 0, source::HEAD_LEN)?;
         self.grew = Instant::now();
         self.told = None;
+        self.finished = false;
+        Ok(())
+    }
+
+    /// Reads on in `copy` (same content as the cut file up to the position),
+    /// then goes back to the cut file, now at `file`, from 0 as `row`.
+    pub fn reading_copy(&mut self, copy: &File, file: File, row: SourceRow) -> io::Result<()> {
+        let cut = id(&file.metadata()?);
+        self.moved_to(copy)?;
+        self.finished = true;
+        self.next.push_front((file, row, cut, Instant::now()));
         Ok(())
     }
 
@@ -151,25 +186,42 @@ impl Watch {
                 } else {
                     format!("was rewritten before the position read ({offset})")
                 };
+                let was = SourceRow {
+                    head: self.head.clone(),
+                    offset,
+                    tail: tail.to_vec(),
+                    ..SourceRow::default()
+                };
+                let copy =
+                    source::find_previous(&self.path, &was, self.reading, Some(self.seen_whole));
                 let file = file.try_clone()?;
                 let row = source::row_from_start(&self.path, &file)?;
-                return Ok(Event::Cut(
-                    format!(
-                        "{} {why}; reading it again from offset 0",
-                        self.path.display()
-                    ),
+                let why = format!("{} {why}", self.path.display());
+                return Ok(Event::Cut {
+                    why,
+                    copy,
                     file,
                     row,
-                ));
+                });
+            }
+            if self.head.len() < source::HEAD_LEN {
+                self.head = source::read_at(file, 0, source::HEAD_LEN)?;
             }
             self.size = len;
             self.grew = Instant::now();
         }
+        self.seen_whole = SystemTime::now();
         self.look(log)?;
         let settled = self.grew.elapsed() >= SETTLE;
         match self.next.front() {
-            Some((file, row, _, seen)) if settled && seen.elapsed() >= SETTLE => {
-                Ok(Event::Rotated(file.try_clone()?, row.clone()))
+            Some((file, row, _, seen))
+                if self.finished || (settled && seen.elapsed() >= SETTLE) =>
+            {
+                Ok(Event::Rotated {
+                    file: file.try_clone()?,
+                    row: row.clone(),
+                    copy: self.finished,
+                })
             }
             _ => Ok(Event::Quiet),
         }

@@ -1002,6 +1002,15 @@ fn ino(path: &Path) -> i64 {
     std::fs::metadata(path).expect("stat").ino() as i64
 }
 
+fn truncate(path: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open input")
+        .set_len(0)
+        .expect("truncate");
+}
+
 /// `tail -F` semantics while a writer runs: a rename rotation (with the logger writing its last
 /// lines into the old file after the rename), a delete and re-create, and a copy-truncate. Every
 /// line lands exactly once, in the order written, one source per file.
@@ -1041,27 +1050,36 @@ fn follows_rotation_delete_recreate_and_copy_truncate() {
     let before = oracle::expect(&parts[..4].concat());
     wait_counts(&mut p, &db, before.rows.len(), 0);
     std::fs::copy(dir.path(INPUT), dir.path("input.jsonl.2")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(dir.path(INPUT))
-        .expect("open input")
-        .set_len(0)
-        .expect("truncate");
+    truncate(&dir.path(INPUT));
     append_in_pieces(&dir, parts[4], 5, Duration::from_millis(20));
-    append_in_pieces(&dir, parts[5], 5, Duration::from_millis(20));
+
+    // Copy-truncate while the follower is frozen (SIGSTOP) with lines unread: it finds the
+    // copy beside the file, reads on there from where it was, then the file from 0.
+    let (p5a, p5b) = parts[5].split_at(after_lines(parts[5], 200));
+    p.wait_for("the follower back on the truncated file", |_| {
+        (sources(&db).len() == 4).then_some(())
+    });
+    p.signal(libc::SIGSTOP);
+    dir.append(INPUT, p5a);
+    std::fs::copy(dir.path(INPUT), dir.path("input.jsonl.3")).expect("copy");
+    truncate(&dir.path(INPUT));
+    dir.append(INPUT, p5b);
+    p.signal(libc::SIGCONT);
 
     wait_all(&mut p, &db, &all);
     let err = p.stop_with(libc::SIGTERM);
     assert_matches(&dir.db(DB), &all);
     assert_eq!(err.matches("was rotated").count(), 2, "stderr:\n{err}");
-    assert_eq!(err.matches("was truncated").count(), 1, "stderr:\n{err}");
+    assert_eq!(err.matches("was truncated").count(), 2, "stderr:\n{err}");
+    assert!(err.contains("in its copy"), "stderr:\n{err}");
     // One source per file, each finished at its full length; the last one is the live file.
     let srcs = sources(&db);
     let lens: Vec<i64> = vec![
         (parts[0].len() + parts[1].len() + last_old.len()) as i64,
         first_new.len() as i64,
         parts[3].len() as i64,
-        (parts[4].len() + parts[5].len()) as i64,
+        (parts[4].len() + p5a.len()) as i64,
+        p5b.len() as i64,
     ];
     assert_eq!(
         srcs.iter().map(|s| s.0).collect::<Vec<_>>(),
@@ -1069,7 +1087,7 @@ fn follows_rotation_delete_recreate_and_copy_truncate() {
         "{srcs:?}"
     );
     assert_eq!(srcs[0].1, ino(&dir.path("input.jsonl.1")));
-    assert_eq!(srcs[3].1, ino(&dir.path(INPUT)));
+    assert_eq!(srcs[4].1, ino(&dir.path(INPUT)));
 }
 
 /// A rotation while ingestor is not running: the next run finds the old file in the folder by
@@ -1079,7 +1097,7 @@ fn a_file_rotated_while_stopped_is_finished_first() {
     let dir = Dir::new();
     let db = dir.path(DB);
     let all = generate(&dir, "all.jsonl", 103, 3000, "0");
-    let parts = split_lines(&all, 6);
+    let parts = split_lines(&all, 7);
     let ingest = |args: &[&str]| {
         let mut cmd = dir.command();
         let out = cmd.args(["--input", INPUT, "--db", DB]).args(args).run();
@@ -1110,13 +1128,26 @@ fn a_file_rotated_while_stopped_is_finished_first() {
     p.stop_with(libc::SIGTERM);
     assert_matches(&dir.db(DB), &so_far(5));
 
+    // Copy-truncate while stopped, with lines not read yet: they are read from the copy.
+    let (p5a, p5b) = parts[5].split_at(after_lines(parts[5], 100));
+    dir.append(INPUT, p5a);
+    std::fs::copy(dir.path(INPUT), dir.path("input.jsonl.3")).expect("copy");
+    truncate(&dir.path(INPUT));
+    dir.append(INPUT, p5b);
+    let err = ingest(&[]);
+    assert!(err.contains("input.jsonl.3) from offset"), "{err}");
+    assert_matches(&dir.db(DB), &so_far(6));
+
     // A rotated file moved out of the folder cannot be finished: said, not hidden.
     dir.append(INPUT, b"{\"event\":\"never-read\"}\n");
     std::fs::create_dir(dir.path("archive")).expect("mkdir");
     std::fs::rename(dir.path(INPUT), dir.path("archive/input.jsonl")).expect("move away");
-    dir.create(INPUT, parts[5]);
+    dir.create(INPUT, parts[6]);
     let err = ingest(&[]);
-    assert!(err.contains("no longer in its folder"), "{err}");
+    assert!(
+        err.contains("no rotated file or copy with the rest"),
+        "{err}"
+    );
     assert_matches(&dir.db(DB), &all);
 }
 
