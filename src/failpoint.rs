@@ -15,7 +15,6 @@
 //! `rotate-before-commit` (the finished file's last rows and the new file's
 //! source row written, not committed).
 
-use std::io;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 
@@ -65,8 +64,9 @@ fn parse(spec: &str) -> Vec<Point> {
 }
 
 /// Passes through point `name`: returns an error, or does not return at all,
-/// when a failure is armed there for this pass.
-pub fn hit(name: &str) -> io::Result<()> {
+/// when a failure is armed there for this pass. The error is an SQLite I/O
+/// error, so that it takes the path a failing disk would.
+pub fn hit(name: &str) -> rusqlite::Result<()> {
     let mut points = registry().lock().unwrap_or_else(|e| e.into_inner());
     for p in points.iter_mut().filter(|p| p.name == name) {
         p.seen += 1;
@@ -79,7 +79,10 @@ pub fn hit(name: &str) -> io::Result<()> {
                 libc::raise(libc::SIGKILL);
             },
             Action::Error => {
-                return Err(io::Error::other(format!("injected failure at {name}")));
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some(format!("injected failure at {name}")),
+                ));
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
     }
     if let Err(e) = crate::failpoint::hit("before-exec") {
         signals::unblock();
-        return NotExecuted::Failed(e.into());
+        return NotExecuted::Failed(anyhow!(e.to_string()));
     }
     let err = exec(config, offset);
     signals::unblock();

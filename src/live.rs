@@ -151,14 +151,8 @@ pub fn follow(
 /// Errors that may go away by themselves: no space (or quota) left, or an
 /// I/O error from the disk. Anything else is a bug or a broken database.
 fn retryable(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<rusqlite::Error>())
-        .any(|e| {
-            matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
-            )
-        })
+    e.downcast_ref::<db::WriteError>()
+        .is_some_and(|w| w.transient)
 }
 
 struct Follower<'c, 'p> {

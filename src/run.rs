@@ -58,6 +58,11 @@ pub fn run(config: &Config) -> Result<()> {
     } else {
         (config.db.clone(), &config.historical)
     };
+    // A new database that fails half-built is removed, not left filling the
+    // disk (it is never used: the next run starts it over).
+    let scratch = Scratch {
+        path: fresh.then(|| build_path.clone()),
+    };
     let conn = db::open(&build_path, tuning)?;
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
@@ -127,6 +132,7 @@ pub fn run(config: &Config) -> Result<()> {
                 config.db.display()
             )
         })?;
+        scratch.keep();
         to_live
             .then(|| db::open(&config.db, &config.live))
             .transpose()?
@@ -342,6 +348,25 @@ fn note_restart(config: &Config, why: Option<&str>) {
 fn log(config: &Config, msg: &str) {
     if !config.quiet {
         eprintln!("ingestor: {msg}");
+    }
+}
+
+/// Removes a new database's build file when dropped, unless kept.
+struct Scratch {
+    path: Option<PathBuf>,
+}
+
+impl Scratch {
+    fn keep(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = remove_db_files(path);
+        }
     }
 }
 

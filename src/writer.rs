@@ -42,6 +42,24 @@ impl<'c> Writer<'c> {
 
     /// Inserts a batch inside the open transaction (opening one if needed).
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
+        self.try_write(batch)
+            .map_err(|e| db::write_error(self.conn, e))
+    }
+
+    /// Commits the open transaction with the position it reaches.
+    pub fn commit(&mut self) -> Result<()> {
+        self.try_commit().map_err(|e| db::write_error(self.conn, e))
+    }
+
+    /// Moves on to another source: the current one's final position and the
+    /// new source's row are committed in one transaction, so that a crash
+    /// leaves either the old file still to finish or the new one begun.
+    pub fn switch_source(&mut self, next: &mut SourceRow) -> Result<()> {
+        self.try_switch_source(next)
+            .map_err(|e| db::write_error(self.conn, e))
+    }
+
+    fn try_write(&mut self, batch: &Batch) -> rusqlite::Result<()> {
         if batch.lines == 0 && batch.end_offset == self.end_offset {
             return Ok(());
         }
@@ -67,8 +85,7 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Commits the open transaction with the position it reaches.
-    pub fn commit(&mut self) -> Result<()> {
+    fn try_commit(&mut self) -> rusqlite::Result<()> {
         if !self.in_tx {
             return Ok(());
         }
@@ -85,17 +102,14 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Moves on to another source: the current one's final position and the
-    /// new source's row are committed in one transaction, so that a crash
-    /// leaves either the old file still to finish or the new one begun.
-    pub fn switch_source(&mut self, next: &mut SourceRow) -> Result<()> {
+    fn try_switch_source(&mut self, next: &mut SourceRow) -> rusqlite::Result<()> {
         if !self.in_tx {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_tx = true;
         }
         next.id = db::insert_source(self.conn, next)?;
         failpoint::hit("rotate-before-commit")?;
-        self.commit()?;
+        self.try_commit()?;
         self.source_id = next.id;
         self.end_offset = next.offset;
         self.tail.clear();

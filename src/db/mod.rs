@@ -188,10 +188,58 @@ pub fn create_indexes(conn: &Connection) -> Result<()> {
         conn.execute_batch(&format!(
             "CREATE INDEX IF NOT EXISTS {name} ON sse_lines({column})"
         ))
-        .with_context(|| format!("cannot build index {name}"))
+        .map_err(|e| write_error(conn, e))
     });
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}; PRAGMA threads = 0"))?;
     built
+}
+
+/// A write to the database that failed, told in one line. Live mode waits
+/// and retries the `transient` ones (no space left, an I/O error).
+#[derive(Debug)]
+pub struct WriteError {
+    pub transient: bool,
+    message: String,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Describes a failed write on `conn`: SQLite's own text for a full disk or
+/// an I/O error says neither which file nor why, so name the database and
+/// add the operating system's reason (e.g. "File too large" at a size limit).
+pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
+    let path = conn.path().unwrap_or("(in memory)");
+    let code = e.sqlite_error_code();
+    let what = match (code, &e) {
+        (Some(rusqlite::ErrorCode::DiskFull), _) => "no space left on its disk".to_owned(),
+        (Some(rusqlite::ErrorCode::SystemIoFailure), rusqlite::Error::SqliteFailure(_, msg)) => {
+            // SAFETY: the handle is valid while `conn` lives; the call only
+            // reads the connection's last error number.
+            let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+            let msg = msg.as_deref().unwrap_or("disk I/O error");
+            if errno == 0 {
+                msg.to_owned()
+            } else {
+                format!("{msg} ({})", std::io::Error::from_raw_os_error(errno))
+            }
+        }
+        (_, rusqlite::Error::SqliteFailure(_, Some(msg))) => msg.clone(),
+        _ => e.to_string(),
+    };
+    WriteError {
+        transient: matches!(
+            code,
+            Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+        ),
+        message: format!("cannot write to database {path}: {what}"),
+    }
+    .into()
 }
 
 /// A source's stored identity and position.
@@ -229,7 +277,7 @@ pub fn last_source(conn: &Connection, path: &str) -> Result<Option<SourceRow>> {
 }
 
 /// Records a new source starting at `offset`; returns its id.
-pub fn insert_source(conn: &Connection, s: &SourceRow) -> Result<i64> {
+pub fn insert_source(conn: &Connection, s: &SourceRow) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO ingest_sources(path, dev, ino, head, offset, tail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![s.path, s.dev, s.ino, s.head, s.offset as i64, s.tail],
@@ -239,7 +287,7 @@ pub fn insert_source(conn: &Connection, s: &SourceRow) -> Result<i64> {
 
 /// Moves a source's committed position; call inside the transaction that
 /// holds the rows up to `offset`.
-pub fn save_position(conn: &Connection, id: i64, offset: u64, tail: &[u8]) -> Result<()> {
+pub fn save_position(conn: &Connection, id: i64, offset: u64, tail: &[u8]) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE ingest_sources SET offset = ?2, tail = ?3, \
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ?1",
