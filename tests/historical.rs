@@ -1375,6 +1375,125 @@ fn db_in_missing_folder_is_a_clean_error() {
     assert!(!dir.exists("no-such-dir"), "folder created");
 }
 
+/// Sets `path`'s permission bits.
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// A database the user may not write (the file, or its folder) is refused with one line, and
+/// left exactly as it was. Run as `nobody` when the tests run as root.
+#[test]
+fn read_only_database_or_folder_is_a_clean_error() {
+    let dir = Dir::new();
+    chmod(dir.root(), 0o777);
+    let input = dir.create("in.jsonl", "{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+    chmod(&input, 0o644);
+    let db_dir = dir.path("dbs");
+    std::fs::create_dir(&db_dir).expect("mkdir");
+    chmod(&db_dir, 0o777);
+    let run = |db: &Path| {
+        dir.command()
+            .unprivileged()
+            .arg("--input")
+            .arg(&input)
+            .arg("--db")
+            .arg(db)
+            .assert_err()
+    };
+    // An existing database the user may only read.
+    let db = db_dir.join("x.db");
+    dir.command()
+        .unprivileged()
+        .arg("--input")
+        .arg(&input)
+        .arg("--db")
+        .arg(&db)
+        .assert_ok();
+    dir.append("in.jsonl", "{\"event\":\"c\"}\n");
+    chmod(&db, 0o444);
+    let before = std::fs::read(&db).expect("read db");
+    let err = run(&db);
+    eprintln!("read-only file: {err}");
+    assert!(err.contains("x.db"), "{err}");
+    assert!(
+        std::fs::read(&db).expect("read db") == before,
+        "database changed"
+    );
+    // The same database, writable, in a folder the user may not write: no journal possible.
+    chmod(&db, 0o644);
+    chmod(&db_dir, 0o555);
+    let err = run(&db);
+    eprintln!("read-only folder, existing db: {err}");
+    assert!(err.contains("x.db"), "{err}");
+    assert!(
+        std::fs::read(&db).expect("read db") == before,
+        "database changed"
+    );
+    // A new database in that folder.
+    let err = run(&db_dir.join("new.db"));
+    eprintln!("read-only folder, new db: {err}");
+    assert!(err.contains("new.db"), "{err}");
+    chmod(&db_dir, 0o755);
+    assert_eq!(dir.db("dbs/x.db").count("sse_lines"), 2);
+}
+
+/// Another process holding the write lock: ingestor waits for it (busy timeout) and goes on
+/// when it is released; held past the timeout, the run ends with one clear line.
+#[test]
+fn database_locked_by_another_writer_waits_then_fails_clearly() {
+    let dir = Dir::new();
+    let input = dir.create("in.jsonl", "{\"event\":\"a\"}\n");
+    let run = || {
+        dir.command()
+            .arg("--input")
+            .arg(&input)
+            .arg("--db")
+            .arg(dir.path(DB))
+            .run()
+    };
+    assert!(run().status.success());
+    dir.append("in.jsonl", "{\"event\":\"b\"}\n");
+    let hold = |secs: f64| {
+        let path = dir.path(DB);
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(path).expect("open");
+            conn.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+            locked_tx.send(()).expect("send");
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            conn.execute_batch("COMMIT").expect("unlock");
+        });
+        locked_rx.recv().expect("locked");
+        holder
+    };
+    // Released after 1.5 s: the run waits and completes.
+    let holder = hold(1.5);
+    let out = run();
+    holder.join().expect("holder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dir.db(DB).count("sse_lines"), 2);
+    // Held for longer than the busy timeout (10 s): one clear line, exit 1, nothing changed.
+    dir.append("in.jsonl", "{\"event\":\"c\"}\n");
+    let holder = hold(13.0);
+    let err = dir
+        .command()
+        .arg("--input")
+        .arg(&input)
+        .arg("--db")
+        .arg(dir.path(DB))
+        .assert_err();
+    holder.join().expect("holder");
+    eprintln!("locked: {err}");
+    assert!(err.contains("locked"), "{err}");
+    assert_eq!(dir.db(DB).count("sse_lines"), 2);
+}
+
 #[test]
 fn db_that_is_not_sqlite_is_refused_and_left_alone() {
     let dir = Dir::new();

@@ -96,8 +96,24 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .with_context(|| format!("cannot open database {display}"))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !path.exists() && !writable(dir) {
+            anyhow::anyhow!(
+                "cannot create database {display}: folder {} is not writable",
+                dir.display()
+            )
+        } else {
+            let why = match &e {
+                rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+                other => other.to_string(),
+            };
+            anyhow::anyhow!("cannot open database {display}: {why}")
+        }
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -131,6 +147,15 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
     }
     drop_stray_indexes(&conn)?;
     Ok(conn)
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
 /// Applies a mode's settings; safe to call again to switch modes.

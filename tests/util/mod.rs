@@ -152,6 +152,26 @@ impl TestCommand {
         self
     }
 
+    /// Runs the process as an unprivileged user (`nobody`) when the tests run as root, so that
+    /// file permissions apply to it as they do to our users. The caller makes the directory
+    /// reachable (e.g. mode 0777).
+    pub fn unprivileged(&mut self) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // SAFETY: setgid/setuid are async-signal-safe, as pre_exec requires.
+            unsafe {
+                self.cmd.pre_exec(|| {
+                    if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        self
+    }
+
     /// Feeds `bytes` on stdin (written from a separate thread, as a pipe).
     pub fn stdin_bytes(&mut self, bytes: impl Into<Vec<u8>>) -> &mut Self {
         self.stdin = Input::Bytes(bytes.into());
