@@ -20,26 +20,28 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/rotation.sh [--lines N] [--rate R] [--every S] [--kinds K] [--dir DIR] [--bin-dir DIR]
+Usage: scripts/rotation.sh [--lines N] [--rate R] [--every S] [--kinds K] [--copy-gap-ms MS]
+                           [--dir DIR] [--bin-dir DIR]
 
   --lines N      lines to write [300000]
   --rate R       lines per second [5000]
   --every S      seconds between rotations [2]
   --kinds K      comma-separated cycle of rename, copytruncate, delete
                  [rename,copytruncate,delete]
+  --copy-gap-ms MS  pause between a copytruncate's copy and its truncation [0]
   --dir DIR      work directory [target/rotation]
   --bin-dir DIR  take ingestor and sse-gen from DIR instead of `cargo build --release`
 USAGE
 }
 
-lines=300000 rate=5000 every=2 kinds=rename,copytruncate,delete dir=target/rotation bin_dir=
+lines=300000 rate=5000 every=2 kinds=rename,copytruncate,delete gap=0 dir=target/rotation bin_dir=
 while (($#)); do
     case "$1" in
-    --lines | --rate | --every | --kinds | --dir | --bin-dir)
+    --lines | --rate | --every | --kinds | --copy-gap-ms | --dir | --bin-dir)
         need_value "$@"
         case "$1" in
         --lines) lines=$2 ;; --rate) rate=$2 ;; --every) every=$2 ;;
-        --kinds) kinds=$2 ;; --dir) dir=$2 ;; --bin-dir) bin_dir=$2 ;;
+        --kinds) kinds=$2 ;; --copy-gap-ms) gap=$2 ;; --dir) dir=$2 ;; --bin-dir) bin_dir=$2 ;;
         esac
         shift 2
         ;;
@@ -62,7 +64,7 @@ say "ingestor --follow on $dst (not there yet), $lines lines at $rate/s, rotatin
 ing=$!
 trap 'stop_pid $ing' EXIT
 python3 scripts/rotation/writer.py --src "$src" --dst "$dst" --rate "$rate" --every "$every" \
-    --kinds "$kinds" --out "$dir"
+    --kinds "$kinds" --copy-gap-ms "$gap" --out "$dir"
 say "writer done; letting the follower catch up"
 prev=-1
 for _ in $(seq 1 120); do

@@ -10,7 +10,8 @@ seconds, cycling through --kinds:
   delete        os.unlink(dst): the same, and the old file lives on only in open handles.
   copytruncate  copy dst to dst.N, then truncate dst to 0, as logrotate's copytruncate does,
                 WITHOUT pausing the writer: lines appended between the end of the copy and the
-                truncation are in neither file.
+                truncation are in neither file (--copy-gap-ms widens that window, as a slow
+                rotator would).
 
 Writes `written.tsv` (per chunk: write time, first line number, line count) and
 `rotations.tsv` (kind, start, end of the rotation) into --out.
@@ -31,6 +32,8 @@ def main():
     ap.add_argument("--chunk", type=int, default=25)
     ap.add_argument("--every", type=float, default=2.0)
     ap.add_argument("--kinds", default="rename,copytruncate,delete")
+    ap.add_argument("--copy-gap-ms", type=float, default=0,
+                    help="pause between a copytruncate's copy and its truncation")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     kinds = args.kinds.split(",")
@@ -53,6 +56,7 @@ def main():
             else:
                 # Like logrotate: the copy runs while the writer goes on.
                 shutil.copyfile(args.dst, f"{args.dst}.{n}")
+                time.sleep(args.copy_gap_ms / 1000)
                 os.truncate(args.dst, 0)
             rotations.write(f"{kind}\t{t0:.6f}\t{time.time():.6f}\n")
             rotations.flush()
