@@ -126,6 +126,10 @@ pub fn run(config: &Config) -> Result<()> {
     let live_conn = if fresh {
         close(conn)?;
         db::retire_wal(&config.db)?;
+        // Built without syncs: make it durable before its name says it is
+        // complete, and the rename after (a power loss must not leave a
+        // half-written file under the final name).
+        sync_file(&build_path)?;
         std::fs::rename(&build_path, &config.db).with_context(|| {
             format!(
                 "cannot move the new database into place at {}",
@@ -133,6 +137,8 @@ pub fn run(config: &Config) -> Result<()> {
             )
         })?;
         scratch.keep();
+        let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
+        sync_file(dir.unwrap_or(Path::new(".")))?;
         to_live
             .then(|| db::open(&config.db, &config.live))
             .transpose()?
@@ -349,6 +355,12 @@ fn log(config: &Config, msg: &str) {
     if !config.quiet {
         eprintln!("ingestor: {msg}");
     }
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {} to disk", path.display()))
 }
 
 /// Removes a new database's build file when dropped, unless kept.
