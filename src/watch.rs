@@ -6,10 +6,12 @@
 //!   for [`SETTLE`] (a writer may still hold it open for a last line), the new
 //!   file is taken from offset 0.
 //! - Copy-truncate, or a rewrite in place: the file is shorter than the read
-//!   position, or its bytes just before it changed. It is read again from 0.
-//!   Lines written between the copy and the truncation exist only in the copy
-//!   and no tailer can see them; and a file truncated and refilled past the
-//!   read position between two looks cannot be told from one that grew.
+//!   position, or its bytes just before it changed. What was not read yet is
+//!   read from the copy beside it, if there is one (see
+//!   [`source::find_previous`]), then the file again from 0. Lines written
+//!   between the end of the copy and the truncation are in neither file, and
+//!   a file truncated and refilled past the read position between two looks
+//!   cannot be told from one that grew.
 //! - The database file removed or replaced: rows would go nowhere, so the run
 //!   stops with an error; running again rebuilds from the sources.
 
@@ -26,7 +28,7 @@ use crate::db::SourceRow;
 use crate::source;
 
 /// How often the path (and the database file) are looked up.
-const LOOK_EVERY: Duration = Duration::from_millis(100);
+pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// How long a rotated-away file must stay unchanged before it is left.
 pub const SETTLE: Duration = Duration::from_millis(500);
 
