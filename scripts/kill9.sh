@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # scripts/kill9.sh: crash-safety ("kill -9") campaign for `ingestor --follow`, at scale.
 #
-# A writer appends generated lines to ONE followed file (append only, chunks cut at arbitrary
-# byte positions; rotation/truncation of the followed file is known not to be handled yet and
-# is not exercised). `ingestor --follow` is SIGKILLed at seeded random moments spread over the
-# first backfill (DB.building), resumed backfills, the exec hand-over and live mode, and
-# restarted each time. After every kill: `PRAGMA integrity_check` (sqlite3 shell, read-only)
-# and committed rows == non-blank lines before the committed offset. At the end: one more run
-# to the end of the file, SIGTERM, then rows vs non-blank lines, duplicates/missing from the
-# multiset of `line` values, and scripts/oracle_check.py. Exit status 1 on any failure.
+# A writer appends generated lines to the followed file DIR/logs/followed.jsonl (chunks cut at
+# arbitrary byte positions) and, every ~N lines, completes its line and rotates the file: rename
+# (`mv f f.N`, new f), delete + re-create (`rm f`, new f) or copy-truncate (`cp f f.N; truncate
+# -s 0 f`), dealt from a seeded shuffled deck (--copytruncate-no-wait adds a copy-truncate that
+# does not wait for the follower). Delete and copy-truncate only while an ingestor runs and the
+# database has all of the current file; a rename (and the no-wait copy-truncate) not before the
+# database knows the current file.
+# `ingestor --follow` is SIGKILLed at seeded random moments spread over the first backfill
+# (DB.building), resumed backfills, the exec hand-over and live mode, and restarted each time.
+# After every kill: `PRAGMA integrity_check` (sqlite3 shell, read-only) and committed rows == the
+# non-blank lines written before the committed position (the latest ingest_sources row matched
+# with the file it describes). At the end: one more run until the last file is in, SIGTERM, then
+# rows vs non-blank lines, duplicates/missing from the multiset of `line` values, bad lines per
+# file, and scripts/oracle_check.py against the concatenation of all files. Prints kills,
+# restarts, rotations by kind, lines written, rows, duplicates, missing. Exit status 1 on any
+# failure.
 #
 # The campaign itself is scripts/kill9/campaign.py (python3 stdlib). The binaries are copied
 # to DIR/bin first, so that rebuilds by others during the run cannot change what is tested.
@@ -17,13 +25,22 @@ export LC_ALL=C
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/kill9.sh [--kills N] [--lines N] [--seed S] [--dir DIR] [--bin-dir DIR]
+Usage: scripts/kill9.sh [--kills N] [--lines N] [--seed S] [--rotate-every N | --no-rotate]
+                        [--copytruncate-no-wait] [--dir DIR] [--bin-dir DIR]
 
   --kills N      kill points (>= 1) [200]
   --lines N      lines generated with sse-gen --max-line-mb 1; the followed file starts
                  with 40 % of them, the rest is appended during the campaign [300000]
-  --seed S       seed of the data and of the kill plan [1]
-  --dir DIR      work directory (report.txt, kills.tsv, stderr/, oracle.txt) [target/kill9]
+  --seed S       seed of the data, of the kill plan and of the rotation plan [1]
+  --rotate-every N
+                 lines between two rotations of the followed file, on average (uniform in
+                 N/2..3N/2; >= 2) [1500]
+  --no-rotate    append only, one file (no rotation, no truncation)
+  --copytruncate-no-wait
+                 also copy-truncate without waiting for the follower to have the whole file
+                 (it is to read on in the copy); off by default: known to lose lines at 80b2e99
+  --dir DIR      work directory (report.txt, kills.tsv, files.tsv, stderr/, logs/, oracle.txt)
+                 [target/kill9]
   --bin-dir DIR  take ingestor and sse-gen from DIR instead of `cargo build --release`
   -h, --help     this text
 USAGE
@@ -37,20 +54,32 @@ usage_error() {
 kills=200
 lines=300000
 seed=1
+rotate_every=1500
+no_rotate=0
+no_wait=()
 dir=target/kill9
 bin_dir=
 while (($#)); do
     case "$1" in
-    --kills | --lines | --seed | --dir | --bin-dir)
+    --kills | --lines | --seed | --rotate-every | --dir | --bin-dir)
         (($# >= 2)) || usage_error "$1 needs a value"
         case "$1" in
         --kills) kills=$2 ;;
         --lines) lines=$2 ;;
         --seed) seed=$2 ;;
+        --rotate-every) rotate_every=$2 ;;
         --dir) dir=$2 ;;
         --bin-dir) bin_dir=$2 ;;
         esac
         shift 2
+        ;;
+    --no-rotate)
+        no_rotate=1
+        shift
+        ;;
+    --copytruncate-no-wait)
+        no_wait=(--copytruncate-no-wait)
+        shift
         ;;
     -h | --help)
         usage
@@ -62,6 +91,9 @@ done
 [[ $kills =~ ^[1-9][0-9]*$ ]] || usage_error "--kills must be a positive integer"
 [[ $lines =~ ^[1-9][0-9]*$ ]] || usage_error "--lines must be a positive integer"
 [[ $seed =~ ^[0-9]+$ ]] || usage_error "--seed must be a non-negative integer"
+if ! [[ $rotate_every =~ ^[0-9]+$ ]] || ((rotate_every < 2)); then
+    usage_error "--rotate-every must be an integer >= 2"
+fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v sqlite3 >/dev/null || { echo "kill9: sqlite3 shell not found" >&2; exit 2; }
@@ -77,6 +109,11 @@ for b in ingestor sse-gen; do
     cp -f "$bin_dir/$b" "$dir/bin/$b.tmp" && mv -f "$dir/bin/$b.tmp" "$dir/bin/$b"
 done
 
+if ((no_rotate)); then
+    rotation=(--no-rotate)
+else
+    rotation=(--rotate-every "$rotate_every")
+fi
 exec python3 "$root/scripts/kill9/campaign.py" --kills "$kills" --lines "$lines" \
-    --seed "$seed" --dir "$dir" --bin-dir "$(cd "$dir/bin" && pwd)" \
+    --seed "$seed" "${rotation[@]}" "${no_wait[@]}" --dir "$dir" --bin-dir "$(cd "$dir/bin" && pwd)" \
     --oracle "$root/scripts/oracle_check.py"
