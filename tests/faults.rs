@@ -24,20 +24,18 @@ mod util;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use util::{Db, Dir};
+use util::{
+    DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_matches,
+    assert_no_panic, try_open, wait_all,
+};
 
-const DB: &str = "out.db";
-const INPUT: &str = "in.jsonl";
 /// Deadline for anything the binary should do "soon" (a commit, an exec, an exit).
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -84,233 +82,19 @@ impl Fault {
     }
 }
 
-/// One `ingestor` process; stdout and stderr are collected by background threads. Dropping it
-/// kills the process, so a failing test leaves nothing behind.
-struct Proc {
-    child: Child,
-    pid: i32,
-    what: String,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-    status: Option<ExitStatus>,
-}
-
-fn collect(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match pipe.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-}
-
-impl Proc {
-    /// `ingestor --input INPUT --db DB ARGS` in `dir`, stdin from /dev/null.
-    fn start(dir: &Dir, args: &[&str], fault: &Fault) -> Proc {
-        let mut cmd = Command::new(util::INGESTOR);
-        cmd.current_dir(dir.root())
-            .arg("--input")
-            .arg(dir.path(INPUT))
-            .arg("--db")
-            .arg(dir.path(DB))
-            .args(args)
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("INGESTOR_FAILPOINTS")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut what = format!("ingestor {}", args.join(" "));
-        if let Some(spec) = &fault.failpoints {
-            cmd.env("INGESTOR_FAILPOINTS", spec);
-            what = format!("INGESTOR_FAILPOINTS={spec} {what}");
-        }
-        if let Some(limit) = fault.fsize {
-            what = format!("(RLIMIT_FSIZE {limit}) {what}");
-            // SAFETY: getrlimit, setrlimit and signal are async-signal-safe; the closure
-            // allocates nothing.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let mut rl = libc::rlimit {
-                        rlim_cur: 0,
-                        rlim_max: 0,
-                    };
-                    if libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    rl.rlim_cur = (limit as libc::rlim_t).min(rl.rlim_max);
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rl) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // Over the limit, a write then fails with EFBIG instead of killing us.
-                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                    Ok(())
-                });
-            }
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            collect(child.stderr.take().expect("stderr"), stderr.clone()),
-            collect(child.stdout.take().expect("stdout"), stdout.clone()),
-        ];
-        Proc {
-            pid: child.id() as i32,
-            child,
-            what,
-            stderr,
-            stdout,
-            readers,
-            status: None,
-        }
+/// `ingestor --input INPUT --db DB ARGS` in `dir` under `fault`, stdin from /dev/null.
+fn start(dir: &Dir, args: &[&str], fault: &Fault) -> Proc {
+    // A failpoint spec in the caller's environment must not leak into a run meant to be clean.
+    let mut b = ProcBuilder::follow(dir, args)
+        .patience(PATIENCE)
+        .env_remove("INGESTOR_FAILPOINTS");
+    if let Some(spec) = &fault.failpoints {
+        b = b.env("INGESTOR_FAILPOINTS", spec);
     }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    if let Some(limit) = fault.fsize {
+        b = b.file_size_limit(limit);
     }
-
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
-    }
-
-    fn alive(&mut self) -> bool {
-        if self.status.is_some() {
-            return false;
-        }
-        match self.child.try_wait().expect("try_wait") {
-            Some(s) => {
-                self.status = Some(s);
-                false
-            }
-            None => true,
-        }
-    }
-
-    /// Polls `cond` until it returns `Some`; fails after [`PATIENCE`], or as soon as the process
-    /// has ended without it.
-    fn wait_for<T>(&mut self, what: &str, mut cond: impl FnMut(&mut Proc) -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = cond(self) {
-                return v;
-            }
-            if !self.alive() {
-                if let Some(v) = cond(self) {
-                    return v;
-                }
-                panic!(
-                    "`{}` ended ({:?}) while waiting for {what}; stderr:\n{}",
-                    self.what,
-                    self.status,
-                    self.stderr()
-                );
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "timed out after {PATIENCE:?} waiting for {what} from `{}`; stderr:\n{}",
-                self.what,
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits until the backfill has handed over to the live process (as tests/live.rs does: the
-    /// `live from offset` line, and on Linux the re-executed command line).
-    fn wait_exec(&mut self) {
-        self.wait_for("`live from offset` on stderr", |p| {
-            p.stderr().contains("live from offset ").then_some(())
-        });
-        #[cfg(target_os = "linux")]
-        self.wait_for("the exec into live mode (--no-exec-live in cmdline)", |p| {
-            p.execed().then_some(())
-        });
-    }
-
-    /// Whether /proc shows the re-executed live command line (same pid).
-    fn execed(&self) -> bool {
-        fs::read(format!("/proc/{}/cmdline", self.pid))
-            .is_ok_and(|b| String::from_utf8_lossy(&b).contains("--no-exec-live"))
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on the pid of a child that has not been reaped yet.
-        let rc = unsafe { libc::kill(self.pid, sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.pid);
-    }
-
-    /// Waits for the exit (within [`PATIENCE`]) and joins the output readers.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        while self.alive() {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "`{}` did not exit within {PATIENCE:?}; stderr:\n{}",
-                self.what,
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-        for r in self.readers.drain(..) {
-            r.join().expect("output reader");
-        }
-        self.status.expect("status")
-    }
-
-    /// Waits for the exit and asserts a clean one: status 0, no panic, nothing on stdout.
-    fn assert_clean_exit(&mut self) -> String {
-        let status = self.wait_exit();
-        let err = self.stderr();
-        assert!(
-            status.success(),
-            "`{}` exited with {status}; stderr:\n{err}",
-            self.what
-        );
-        assert_no_panic(&self.what, &err);
-        assert!(self.stdout().is_empty(), "`{}` wrote to stdout", self.what);
-        err
-    }
-
-    /// A one-shot run that must succeed with one summary line on stderr.
-    fn assert_ok(&mut self) -> String {
-        let err = self.assert_clean_exit();
-        assert_eq!(
-            err.lines().count(),
-            1,
-            "`{}`: expected one summary line on stderr:\n{err}",
-            self.what
-        );
-        err
-    }
-
-    /// SIGTERM, then a clean exit.
-    fn stop(&mut self) -> String {
-        self.signal(libc::SIGTERM);
-        self.assert_clean_exit()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn assert_no_panic(what: &str, stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "`{what}` panicked:\n{stderr}"
-    );
+    b.spawn()
 }
 
 /// Asserts a run ended in failure with exit 1 and returns the last stderr line, which must be the
@@ -347,58 +131,12 @@ fn assert_one_error_line(p: &mut Proc, whole: bool) -> String {
 // ---------------------------------------------------------------------------------------------
 // Data, and the database left behind by a failure.
 
-/// Generates `lines` lines (no multi-MB lines; 2 % adversarial, so bad and blank lines too).
+/// Generates `lines` lines as `all.jsonl` (no multi-MB lines; 2 % adversarial, so bad and blank
+/// lines too).
 fn generate(dir: &Dir, seed: u64, lines: usize) -> Vec<u8> {
-    dir.generate(
-        "all.jsonl",
-        &[
-            "--seed",
-            &seed.to_string(),
-            "--lines",
-            &lines.to_string(),
-            "--product",
-            "both",
-            "--max-line-mb",
-            "0",
-            "--adversarial",
-            "0.02",
-        ],
-    );
-    let all = dir.read("all.jsonl");
+    let all = util::generate(dir, "all.jsonl", seed, lines, "0.02");
     assert!(all.ends_with(b"\n"));
     all
-}
-
-/// The offset just past the `n`-th `\n` of `bytes` (0 for `n == 0`).
-fn after_lines(bytes: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return 0;
-    }
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map(|(i, _)| i + 1)
-        .unwrap_or_else(|| panic!("fewer than {n} lines"))
-}
-
-/// Appends `bytes` to the input in `pieces` writes cut inside lines, pausing after each (so that
-/// a follower commits several times).
-fn append_in_pieces(dir: &Dir, bytes: &[u8], pieces: usize, pause: Duration) {
-    let mut from = 0;
-    for i in 1..=pieces {
-        let to = if i == pieces {
-            bytes.len()
-        } else {
-            (bytes.len() * i / pieces + 37).min(bytes.len())
-        };
-        if to > from {
-            dir.append(INPUT, &bytes[from..to]);
-        }
-        from = to;
-        thread::sleep(pause);
-    }
 }
 
 /// For every line end of `src`: the offset just past it and how many non-blank lines end there
@@ -435,13 +173,6 @@ struct Snapshot {
 /// Extended code of a read-only connection that finds a hot journal it may not roll back.
 const SQLITE_READONLY_ROLLBACK: i32 = 8 | (3 << 8);
 
-fn open_ro(path: &Path) -> rusqlite::Result<Connection> {
-    Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-}
-
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{}{suffix}", path.display()))
 }
@@ -469,7 +200,7 @@ fn inspect(dir: &Dir, path: &Path) -> Snapshot {
             bad: conn.query_row("SELECT count(*) FROM bad_lines", [], |r| r.get(0))?,
         })
     };
-    match open_ro(path).and_then(|c| query(&c)) {
+    match try_open(path).and_then(|c| query(&c)) {
         Ok(s) => s,
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.extended_code == SQLITE_READONLY_ROLLBACK =>
@@ -515,52 +246,10 @@ fn assert_committed_prefix(dir: &Dir, src: &[u8], context: &str) -> Snapshot {
     s
 }
 
-/// The database holds exactly what the oracle expects for `input`, in order, and is sound.
-fn assert_matches(db: &Db, input: &[u8]) {
-    let exp = oracle::expect(input);
-    let rows = db.rows();
-    let bad = db.bad_lines();
-    if let Err(report) = oracle::check(input, &exp, &rows, &bad) {
-        panic!(
-            "database differs from the oracle ({} rows, {} bad expected; {} rows, {} bad \
-             found):\n{report}",
-            exp.rows.len(),
-            exp.bad.len(),
-            rows.len(),
-            bad.len()
-        );
-    }
-    db.assert_integrity();
-}
-
-/// `(rows, bad lines)` while the database may not exist yet.
-fn try_counts(path: &Path) -> rusqlite::Result<(i64, i64)> {
-    let conn = open_ro(path)?;
-    let rows = conn.query_row("SELECT count(*) FROM sse_lines", [], |r| r.get(0))?;
-    let bad = conn.query_row("SELECT count(*) FROM bad_lines", [], |r| r.get(0))?;
-    Ok((rows, bad))
-}
-
-/// Waits until the database holds everything the oracle expects for `input`; fails at once if
-/// it ever holds more (a duplicate).
-fn wait_all(p: &mut Proc, db: &Path, input: &[u8]) {
-    let exp = oracle::expect(input);
-    let want = (exp.rows.len() as i64, exp.bad.len() as i64);
-    p.wait_for(&format!("{want:?} (rows, bad lines)"), |p| {
-        let got = try_counts(db).ok()?;
-        assert!(
-            got.0 <= want.0 && got.1 <= want.1,
-            "database holds {got:?} (rows, bad), more than the {want:?} of the input; stderr:\n{}",
-            p.stderr()
-        );
-        (got == want).then_some(())
-    });
-}
-
 /// The same follow command without faults: resumes, goes live, takes the whole file, stops on
 /// SIGTERM; then the oracle.
 fn follow_to_the_end(dir: &Dir, all: &[u8]) {
-    let mut p = Proc::start(dir, &["--follow"], &Fault::none());
+    let mut p = start(dir, &["--follow"], &Fault::none());
     p.wait_exec();
     wait_all(&mut p, &dir.path(DB), all);
     p.stop();
@@ -665,11 +354,11 @@ fn failpoint_case(situation: Situation, point: &str, action: Action, seed: u64) 
             let all = generate(&dir, seed, BACKFILL_LINES);
             dir.create(INPUT, &all);
             let args = ["--batch-rows", BATCH_ROWS];
-            let mut p = Proc::start(&dir, &args, &fault);
+            let mut p = start(&dir, &args, &fault);
             expect_failure(&mut p, action, point, situation);
             // Nothing half-built is visible under the database's name.
             assert!(!db.exists(), "{spec}: {} exists after the failure", DB);
-            Proc::start(&dir, &args, &Fault::none()).assert_ok();
+            start(&dir, &args, &Fault::none()).assert_ok();
             assert!(
                 !with_suffix(&db, ".building").exists(),
                 "the stale DB.building was not removed"
@@ -681,9 +370,9 @@ fn failpoint_case(situation: Situation, point: &str, action: Action, seed: u64) 
             let cut = after_lines(&all, EXISTING_LINES);
             dir.create(INPUT, &all[..cut]);
             let args = ["--batch-rows", BATCH_ROWS];
-            Proc::start(&dir, &args, &Fault::none()).assert_ok();
+            start(&dir, &args, &Fault::none()).assert_ok();
             dir.append(INPUT, &all[cut..]);
-            let mut p = Proc::start(&dir, &args, &fault);
+            let mut p = start(&dir, &args, &fault);
             expect_failure(&mut p, action, point, situation);
             let s = assert_committed_prefix(&dir, &all, &spec);
             assert!(
@@ -693,7 +382,7 @@ fn failpoint_case(situation: Situation, point: &str, action: Action, seed: u64) 
                 s.offset,
                 all.len()
             );
-            Proc::start(&dir, &args, &Fault::none()).assert_ok();
+            start(&dir, &args, &Fault::none()).assert_ok();
             assert_matches(&dir.db(DB), &all);
         }
         Situation::Live => {
@@ -703,7 +392,7 @@ fn failpoint_case(situation: Situation, point: &str, action: Action, seed: u64) 
             // The backfill commits once (its failpoint counters do not reach 2); the live
             // process inherits the variable with fresh counters, and fails at its second
             // commit.
-            let mut p = Proc::start(&dir, &["--follow"], &fault);
+            let mut p = start(&dir, &["--follow"], &fault);
             p.wait_exec();
             wait_all(&mut p, &db, &all[..cut]);
             append_in_pieces(&dir, &all[cut..], 6, Duration::from_millis(100));
@@ -769,7 +458,7 @@ fn before_exec_case(action: Action, seed: u64) {
     dir.create(INPUT, &all[..cut]);
     match action {
         Action::Kill => {
-            let mut p = Proc::start(&dir, &["--follow"], &Fault::failpoints("before-exec:kill"));
+            let mut p = start(&dir, &["--follow"], &Fault::failpoints("before-exec:kill"));
             expect_failure(&mut p, action, "before-exec", Situation::Live);
             let s = assert_committed_prefix(&dir, &all, "before-exec:kill");
             assert_eq!(s.offset, cut as u64, "the whole backfill is committed");
@@ -777,7 +466,7 @@ fn before_exec_case(action: Action, seed: u64) {
             follow_to_the_end(&dir, &all);
         }
         Action::Error => {
-            let mut p = Proc::start(&dir, &["--follow"], &Fault::failpoints("before-exec:error"));
+            let mut p = start(&dir, &["--follow"], &Fault::failpoints("before-exec:error"));
             let err = p.wait_for("the in-process fallback", |p| {
                 let err = p.stderr();
                 err.contains("following in this process instead")
@@ -830,11 +519,11 @@ fn file_size_limit_new_db() {
     let db = dir.path(DB);
     let all = generate(&dir, 911, BACKFILL_LINES);
     dir.create(INPUT, &all);
-    let mut p = Proc::start(&dir, &[], &Fault::fsize(2 << 20));
+    let mut p = start(&dir, &[], &Fault::fsize(2 << 20));
     let line = assert_one_error_line(&mut p, true);
     eprintln!("RLIMIT_FSIZE 2 MiB, new database: {line}");
     assert!(!db.exists(), "{DB} exists after the failure");
-    Proc::start(&dir, &[], &Fault::none()).assert_ok();
+    start(&dir, &[], &Fault::none()).assert_ok();
     assert!(!with_suffix(&db, ".building").exists());
     assert_matches(&dir.db(DB), &all);
 }
@@ -848,14 +537,14 @@ fn file_size_limit_existing_db() {
     let cut = after_lines(&all, EXISTING_LINES);
     dir.create(INPUT, &all[..cut]);
     let args = ["--batch-rows", BATCH_ROWS];
-    Proc::start(&dir, &args, &Fault::none()).assert_ok();
+    start(&dir, &args, &Fault::none()).assert_ok();
     dir.append(INPUT, &all[cut..]);
     let size = fs::metadata(&db).expect("db size").len();
     // Room for about half of what the new lines need (measured by the first run's database
     // bytes per input byte): a few batches are committed, then one fails.
     let growth = (all.len() - cut) as f64 * size as f64 / cut as f64;
     let limit = size + (growth / 2.0) as u64;
-    let mut p = Proc::start(&dir, &args, &Fault::fsize(limit));
+    let mut p = start(&dir, &args, &Fault::fsize(limit));
     let line = assert_one_error_line(&mut p, true);
     eprintln!("RLIMIT_FSIZE {limit} (database {size} bytes), existing database: {line}");
     let s = assert_committed_prefix(&dir, &all, "file-size limit, existing database");
@@ -872,7 +561,7 @@ fn file_size_limit_existing_db() {
         s.rows,
         s.bad
     );
-    Proc::start(&dir, &args, &Fault::none()).assert_ok();
+    start(&dir, &args, &Fault::none()).assert_ok();
     assert_matches(&dir.db(DB), &all);
 }
 
@@ -887,10 +576,10 @@ fn file_size_limit_live_retries_until_space_returns() {
     let all = generate(&dir, 913, LIVE_LINES);
     let cut = after_lines(&all, LIVE_INITIAL);
     dir.create(INPUT, &all[..cut]);
-    Proc::start(&dir, &[], &Fault::none()).assert_ok();
+    start(&dir, &[], &Fault::none()).assert_ok();
     let size = fs::metadata(&db).expect("db size").len();
     let limit = size + (1 << 20);
-    let mut p = Proc::start(&dir, &["--follow"], &Fault::fsize(limit));
+    let mut p = start(&dir, &["--follow"], &Fault::fsize(limit));
     p.wait_exec();
 
     // Append until a write hits the limit (each live commit writes several 16 KiB pages to the

@@ -1,8 +1,16 @@
 //! Helpers that let integration tests read like a user's shell session (in the style of
 //! ripgrep's `tests/util.rs`): a scratch directory, a builder for `ingestor` invocations, and
-//! read-only views of the database a run produced.
+//! read-only views of the database a run produced; and, for tests that steer a process while it
+//! runs (live mode, faults), a running `ingestor` ([`Proc`]) with helpers to grow its input and
+//! wait on its database.
 
 #![allow(dead_code)]
+
+mod follow;
+mod process;
+
+pub use follow::*;
+pub use process::*;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
