@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use crate::batch::{Batch, Builder, Limits};
 use crate::db::SourceRow;
 use crate::pipeline::seal;
-use crate::reader::{Framing, LineReader};
+use crate::reader::{Framing, LineReader, Rewritten};
 use crate::report::Stats;
 use crate::signals;
 use crate::source::Input;
@@ -201,6 +201,10 @@ impl Follower<'_, '_> {
             }
             Ok(None) => true,
             Err(e) if e.kind() == ErrorKind::TimedOut => true,
+            Err(e) if Rewritten::is(&e) => {
+                self.rewritten()?;
+                return Ok(None);
+            }
             Err(e) => return Err(e).context("cannot read the input"),
         };
         if self.batch.is_full(LIVE_LIMITS) || (caught_up && self.batch.lines > 0) {
@@ -267,11 +271,25 @@ impl Follower<'_, '_> {
         written
     }
 
+    /// The file was cut before its first bytes were read: it is handled as
+    /// any cut, with the head recorded when its source was.
+    fn rewritten(&mut self) -> Result<()> {
+        let (Some(watch), Input::File(file)) = (self.watch.as_ref(), self.reader.get_ref()) else {
+            anyhow::bail!("{Rewritten}");
+        };
+        let event = watch.cut(
+            file,
+            "was truncated and rewritten before it was read",
+            self.reader.offset(),
+            self.reader.tail(),
+            self.reader.expected_head(),
+        )?;
+        self.act(event)
+    }
+
     /// Watches the followed file and moves on when it was rotated or cut.
     fn look(&mut self) -> Result<()> {
-        let (Some(watch), Input::File(file), Some(path)) =
-            (self.watch.as_mut(), self.reader.get_ref(), self.path)
-        else {
+        let (Some(watch), Input::File(file)) = (self.watch.as_mut(), self.reader.get_ref()) else {
             return Ok(());
         };
         let read_to = self.reader.offset() + self.reader.pending() as u64;
@@ -282,6 +300,13 @@ impl Follower<'_, '_> {
             self.reader.tail(),
             self.log,
         )?;
+        self.act(event)
+    }
+
+    /// Moves on as `event` says: to a copy, a new file, or the start of the
+    /// same one.
+    fn act(&mut self, event: Event) -> Result<()> {
+        let path = self.path.expect("only followed files have events");
         let (file, row) = match event {
             Event::Quiet => return Ok(()),
             Event::Cut {
@@ -341,6 +366,7 @@ impl Follower<'_, '_> {
             w.moved_to(&file)?;
         }
         self.reader.restart(Input::File(file), 0);
+        self.reader.expect_head(&row.head);
         Ok(())
     }
 

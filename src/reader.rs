@@ -57,7 +57,29 @@ pub struct LineReader<R> {
     initial: usize,
     max_line: usize,
     bom_pending: bool,
+    /// The first bytes the source is known to start with, checked as they
+    /// are read (see [`LineReader::expect_head`]); empty once checked.
+    head: Vec<u8>,
     long: LongLine,
+}
+
+/// The source no longer starts with the bytes it started with when it was
+/// opened: it was truncated and rewritten in between (a copytruncate).
+#[derive(Debug)]
+pub struct Rewritten;
+
+impl std::fmt::Display for Rewritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the input was truncated and rewritten while it was being opened")
+    }
+}
+
+impl std::error::Error for Rewritten {}
+
+impl Rewritten {
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|e| e.is::<Rewritten>())
+    }
 }
 
 /// An over-limit line being skipped: its first bytes and its length so far.
@@ -116,7 +138,24 @@ impl<R: Read> LineReader<R> {
             initial: initial.max(MIN_BUFFER),
             max_line,
             bom_pending: offset == 0,
+            head: Vec::new(),
             long: LongLine::default(),
+        }
+    }
+
+    /// The first bytes still to be checked (see [`LineReader::expect_head`]).
+    pub fn expected_head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Reading from offset 0, fails with [`Rewritten`] unless the bytes read
+    /// start with `head` (the first bytes seen when the source was recorded):
+    /// a file cut between then and now must not be read as if it were the
+    /// one recorded.
+    pub fn expect_head(&mut self, head: &[u8]) {
+        if self.base == 0 && self.end == 0 {
+            self.head.clear();
+            self.head.extend_from_slice(head);
         }
     }
 
@@ -238,6 +277,22 @@ impl<R: Read> LineReader<R> {
             }
         };
         self.end += n;
+        if !self.head.is_empty() {
+            // The bytes just read span source offsets [from, to).
+            let to = self.base as usize + self.end;
+            let from = to - n;
+            let upto = to.min(self.head.len());
+            let differs = from < upto
+                && self.buf[from - self.base as usize..upto - self.base as usize]
+                    != self.head[from..upto];
+            if differs || (n == 0 && to < self.head.len()) {
+                self.end -= n;
+                return Err(io::Error::other(Rewritten));
+            }
+            if to >= self.head.len() {
+                self.head.clear();
+            }
+        }
         if self.bom_pending && (self.end >= BOM.len() || n == 0) {
             self.bom_pending = false;
             if self.buf[..self.end].starts_with(BOM) {
@@ -264,6 +319,7 @@ impl<R: Read> LineReader<R> {
         self.scanned = 0;
         self.base = offset;
         self.bom_pending = offset == 0;
+        self.head.clear();
         self.long.active = false;
         self.shrink();
     }
@@ -332,6 +388,57 @@ mod tests {
             self.data = &self.data[n..];
             Ok(n)
         }
+    }
+
+    #[test]
+    fn a_source_that_no_longer_starts_as_recorded_is_refused_before_any_line() {
+        let data = b"{\"b\":1}\n{\"b\":2}\n";
+        // A different start: refused before any line. A source shorter than
+        // its recorded start: its lines agree with it, and its end is refused.
+        let cases = [
+            (&b"{\"a\":1}"[..], 3, 0),
+            (b"{\"b\":1}\n{\"b\":2}\n{", 64, 2),
+        ];
+        for (head, chunk, lines) in cases {
+            let mut r = LineReader::new(Trickle { data, chunk }, 0, 256, 1 << 20);
+            r.expect_head(head);
+            let mut got = 0;
+            let err = loop {
+                match r.next_line(Framing::Follow) {
+                    Ok(Some(_)) => got += 1,
+                    Ok(None) => panic!("no error"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(Rewritten::is(&err), "{err}");
+            assert_eq!(got, lines);
+        }
+        // The recorded start, read in pieces: lines as usual.
+        let mut r = LineReader::new(Trickle { data, chunk: 3 }, 0, 256, 1 << 20);
+        r.expect_head(b"{\"b\":1}\n{\"b");
+        assert!(matches!(r.next_line(Framing::Follow), Ok(Some(_))));
+        assert!(matches!(r.next_line(Framing::Follow), Ok(Some(_))));
+        assert!(r.expected_head().is_empty());
+    }
+
+    #[test]
+    fn a_seeded_tail_is_the_fingerprint_until_lines_are_read() {
+        let mut r = LineReader::new(
+            Trickle {
+                data: b"x\n",
+                chunk: 8,
+            },
+            100,
+            256,
+            1 << 20,
+        );
+        r.seed_tail(b"0123456789");
+        assert_eq!((r.tail(), r.offset()), (&b"0123456789"[..], 100));
+        assert!(matches!(
+            r.next_line(Framing::ToEof),
+            Ok(Some(Line::Text { offset: 100, .. }))
+        ));
+        assert_eq!((r.tail(), r.offset()), (&b"0123456789x\n"[..], 102));
     }
 
     fn frame(

@@ -14,7 +14,7 @@ use crate::handover::{self, NotExecuted};
 use crate::live::{self, End, LIVE_READ_BUFFER};
 use crate::mem;
 use crate::pipeline::{self, Ending, READ_BUFFER};
-use crate::reader::{Framing, LineReader};
+use crate::reader::{Framing, LineReader, Rewritten};
 use crate::report::{self, Progress, Stats};
 use crate::signals;
 use crate::source::{self, Input, Start};
@@ -22,6 +22,28 @@ use crate::source::{self, Input, Start};
 pub fn run(config: &Config) -> Result<()> {
     signals::install();
     mem::pin_mmap_threshold();
+    // A file cut between being recorded and being read (a copytruncate at
+    // that instant) is caught by the reader; the run then starts over, and
+    // resolving the source again finds the copy.
+    let mut attempts = 0;
+    loop {
+        match run_once(config) {
+            Err(e) if attempts < 3 && rewritten(&e) => {
+                attempts += 1;
+                log(config, &format!("{e:#}; starting over"));
+            }
+            done => return done,
+        }
+    }
+}
+
+fn rewritten(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(Rewritten::is)
+}
+
+fn run_once(config: &Config) -> Result<()> {
     if (config.start_offset.is_some() || config.start_at_end) && config.input.is_none() {
         bail!(
             "--start-offset and --start-at-end need --input FILE \
@@ -86,16 +108,11 @@ pub fn run(config: &Config) -> Result<()> {
         Framing::ToEof
     };
     let progress = Progress::new(config.progress, opened.remaining);
-    let reader = LineReader::new(
-        opened.input,
-        opened.row.offset,
-        READ_BUFFER,
-        config.max_line,
-    );
+    let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let builder = Builder::new(config.max_line);
     let loaded = pipeline::load(
         &conn,
-        opened.row.id,
+        source_id,
         reader,
         framing,
         builder,
@@ -149,7 +166,7 @@ pub fn run(config: &Config) -> Result<()> {
         None
     };
     match live_conn {
-        Some(conn) => switch(config, conn, opened.row.id, loaded.reader, &stats),
+        Some(conn) => switch(config, conn, source_id, loaded.reader, &stats),
         None => finish(config, &stats),
     }
 }
@@ -163,16 +180,11 @@ fn finish_rotated(
     conn: &Connection,
     opened: source::Opened,
 ) -> Result<Option<source::Opened>> {
-    let reader = LineReader::new(
-        opened.input,
-        opened.row.offset,
-        READ_BUFFER,
-        config.max_line,
-    );
     let progress = Progress::new(config.progress, opened.remaining);
+    let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let loaded = pipeline::load(
         conn,
-        opened.row.id,
+        source_id,
         reader,
         Framing::ToEof,
         Builder::new(config.max_line),
@@ -270,14 +282,8 @@ fn open_live(
     let conn = db::open(&config.db, &config.live)?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
-    let mut reader = LineReader::new(
-        opened.input,
-        opened.row.offset,
-        LIVE_READ_BUFFER,
-        config.max_line,
-    );
-    reader.seed_tail(&opened.row.tail);
-    Ok((conn, opened.row.id, reader))
+    let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
+    Ok((conn, source_id, reader))
 }
 
 /// Live following until the input closes or a stop signal; re-executes when
@@ -361,6 +367,20 @@ fn sync_file(path: &Path) -> Result<()> {
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot sync {} to disk", path.display()))
+}
+
+/// A reader over an opened source, checking as it reads that the file is
+/// still the one recorded: the bytes before the position (resuming) or the
+/// first bytes (from 0), so a file cut since is not read as if it were not.
+fn positioned_reader(
+    opened: source::Opened,
+    buffer: usize,
+    max_line: usize,
+) -> (LineReader<Input>, i64) {
+    let mut reader = LineReader::new(opened.input, opened.row.offset, buffer, max_line);
+    reader.seed_tail(&opened.row.tail);
+    reader.expect_head(&opened.row.head);
+    (reader, opened.row.id)
 }
 
 /// Removes a new database's build file when dropped, unless kept.

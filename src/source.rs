@@ -225,8 +225,8 @@ impl Opened {
         };
         if let Some((old, found)) = find_previous(path, &last, (meta.dev(), meta.ino()), None) {
             self.restarted = Some(format!(
-                "{} now names another file; finishing the one ingested before \
-                 (now {}) from offset {} first",
+                "{} no longer holds what was ingested from it; finishing that from {} \
+                 (offset {}) first",
                 path.display(),
                 found.display(),
                 last.offset
@@ -295,8 +295,9 @@ pub fn find_previous(
         }
         // The renamed file itself beats any copy, then the longest copy.
         let rank = (u8::from(same(&meta)), meta.len());
+        // Both fingerprints, unless nothing was read yet (offset 0).
         let copy_like = !last.head.is_empty()
-            && !last.tail.is_empty()
+            && (!last.tail.is_empty() || last.offset == 0)
             && named_as_copy(&entry.file_name())
             && recent(&meta);
         if rank.0 == 0 && !copy_like {

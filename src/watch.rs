@@ -182,29 +182,14 @@ impl Watch {
     ) -> Result<Event> {
         let len = file.metadata()?.len();
         if len != self.size {
-            if source::cut_before(file, len, read_to, offset, tail)? {
+            let head_now = source::read_at(file, 0, self.head.len())?;
+            if head_now != self.head || source::cut_before(file, len, read_to, offset, tail)? {
                 let why = if len < read_to {
                     format!("was truncated to {len} bytes, below the position read ({read_to})")
                 } else {
                     format!("was rewritten before the position read ({offset})")
                 };
-                let was = SourceRow {
-                    head: self.head.clone(),
-                    offset,
-                    tail: tail.to_vec(),
-                    ..SourceRow::default()
-                };
-                let copy =
-                    source::find_previous(&self.path, &was, self.reading, Some(self.seen_whole));
-                let file = file.try_clone()?;
-                let row = source::row_from_start(&self.path, &file)?;
-                let why = format!("{} {why}", self.path.display());
-                return Ok(Event::Cut {
-                    why,
-                    copy,
-                    file,
-                    row,
-                });
+                return self.cut(file, &why, offset, tail, &self.head);
             }
             if self.head.len() < source::HEAD_LEN {
                 self.head = source::read_at(file, 0, source::HEAD_LEN)?;
@@ -227,6 +212,34 @@ impl Watch {
             }
             _ => Ok(Event::Quiet),
         }
+    }
+
+    /// What to do about `file`, found cut (`why`) while read up to `offset`
+    /// (after the bytes `tail`) from a start of `head`: read on in a copy of
+    /// the old content if there is one, then the file again from 0.
+    pub fn cut(
+        &self,
+        file: &File,
+        why: &str,
+        offset: u64,
+        tail: &[u8],
+        head: &[u8],
+    ) -> Result<Event> {
+        let was = SourceRow {
+            head: head.to_vec(),
+            offset,
+            tail: tail.to_vec(),
+            ..SourceRow::default()
+        };
+        let copy = source::find_previous(&self.path, &was, self.reading, Some(self.seen_whole));
+        let file = file.try_clone()?;
+        let row = source::row_from_start(&self.path, &file)?;
+        Ok(Event::Cut {
+            why: format!("{} {why}", self.path.display()),
+            copy,
+            file,
+            row,
+        })
     }
 
     fn tell(&mut self, log: &dyn Fn(&str), msg: String) {

@@ -80,7 +80,7 @@ const ROTATE: bool = true;
 /// the position to compare, and the stored head is not compared), and the next start takes the
 /// file again from 0. The old file's lines go missing, the new one's first lines may be
 /// duplicated. (Allowed only once that position is past 0, this kind passed.)
-const COPY_TRUNCATE_NO_WAIT: bool = false;
+const COPY_TRUNCATE_NO_WAIT: bool = true;
 /// Lines between two rotations: uniform in half to one and a half times this.
 const ROTATE_EVERY: u64 = 400;
 /// Whether a start that fails at once with "database is locked" is counted (and printed) instead
@@ -88,7 +88,7 @@ const ROTATE_EVERY: u64 = 400;
 /// a database left in WAL mode by live mode starts with `PRAGMA journal_mode = DELETE`, which
 /// SQLite refuses at once (no busy timeout) while any other connection is reading; here the
 /// reader is the writer thread, which polls the database before rotating.
-const TOLERATE_LOCKED_START: bool = true;
+const TOLERATE_LOCKED_START: bool = false;
 /// Deadline for anything the binary should do "soon".
 const PATIENCE: Duration = Duration::from_secs(60);
 

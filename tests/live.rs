@@ -560,6 +560,16 @@ fn path_change_case(change: impl FnOnce(&Dir), message: &str) {
     let mut p = Proc::follow(&dir, &["--follow"]);
     p.wait_exec();
     wait_counts(&mut p, &db, 2, 0);
+    // The rows are in before the re-executed process has opened the input: wait for that, or
+    // the change would find it waiting for the path rather than following the file.
+    let input = std::fs::canonicalize(dir.path(INPUT)).expect("canonical input");
+    p.wait_for("the live process to open the input", |p| {
+        std::fs::read_dir(format!("/proc/{}/fd", p.pid))
+            .ok()?
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == input))
+            .then_some(())
+    });
     // The writer keeps its handle, as a logger whose file was rotated away would.
     let mut writer = std::fs::OpenOptions::new()
         .append(true)

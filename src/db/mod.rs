@@ -160,9 +160,9 @@ fn writable(dir: &Path) -> bool {
 
 /// Applies a mode's settings; safe to call again to switch modes.
 pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
-    // `journal_mode` answers with the mode in force, which is not an error
-    // when it differs (e.g. WAL kept by another connection).
-    let _: String = conn.pragma_update_and_check(None, "journal_mode", t.journal, |r| r.get(0))?;
+    // Leaving WAL for a backfill is only a preference: with a reader in the
+    // database it is refused, and WAL is just as safe. Live mode needs WAL.
+    set_journal_mode(conn, t.journal, t.journal == "WAL")?;
     conn.pragma_update(None, "synchronous", t.synchronous)?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
@@ -172,6 +172,34 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
         conn.pragma_update(None, "journal_size_limit", 16 << 20)?;
     }
     Ok(())
+}
+
+/// Sets the journal mode and returns the mode in force. Changing it to or
+/// from WAL needs the database to itself, and SQLite refuses at once rather
+/// than waiting through the busy timeout: with `wait`, retry for as long as
+/// the busy timeout would have waited; without, keep the mode in force.
+fn set_journal_mode(conn: &Connection, mode: &str, wait: bool) -> Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", mode, |r| r.get::<_, String>(0)) {
+            Ok(now) => return Ok(now),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                if !wait {
+                    return Ok(conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?);
+                }
+                if started.elapsed() >= BUSY_TIMEOUT {
+                    bail!(
+                        "{} is in use by another process: cannot switch it to {mode} journal mode \
+                         (waited {} s)",
+                        conn.path().unwrap_or("the database"),
+                        BUSY_TIMEOUT.as_secs()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Drops `idx_sse_*` indexes that are not on the allowlist (a large TEXT
@@ -331,7 +359,7 @@ pub fn retire_wal(path: &Path) -> Result<()> {
     }
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let _: String = conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+    set_journal_mode(&conn, "DELETE", true)?;
     Ok(())
 }
 
