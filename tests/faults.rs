@@ -499,6 +499,62 @@ fn before_exec_case(action: Action, seed: u64) {
     }
 }
 
+/// A failure in the commit that moves from a rotated file to its successor (the old file's last
+/// rows and the new source's row, in one transaction): killed there, the next start finds the
+/// old file by its inode and finishes it; an I/O error there is retried in place. Either way
+/// every line of both files lands once, in order.
+fn rotation_commit_case(action: Action) {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = util::generate(&dir, "all.jsonl", 977, LIVE_LINES, "0");
+    let (first, second) = all.split_at(after_lines(&all, LIVE_LINES / 2));
+    let (initial, appended) = first.split_at(after_lines(first, LIVE_INITIAL));
+    dir.create(INPUT, initial);
+    let spec = match action {
+        Action::Kill => "rotate-before-commit:kill",
+        Action::Error => "rotate-before-commit:error",
+    };
+    let mut p = start(&dir, &["--follow"], &Fault::failpoints(spec));
+    p.wait_exec();
+    append_in_pieces(&dir, appended, 4, Duration::from_millis(30));
+    fs::rename(dir.path(INPUT), dir.path("in.jsonl.1")).expect("rotate");
+    dir.create(INPUT, second);
+    match action {
+        Action::Kill => {
+            let status = p.wait_exit();
+            assert_eq!(status.signal(), Some(libc::SIGKILL), "{}", p.stderr());
+            let err = p.stderr();
+            assert!(err.contains("was rotated"), "{err}");
+            // Nothing of the new file, and the old file's position from before the rotation.
+            let s = assert_committed_prefix(&dir, first, "rotate-before-commit:kill");
+            assert!(s.offset <= first.len() as u64);
+            follow_to_the_end(&dir, &all);
+        }
+        Action::Error => {
+            wait_all(&mut p, &db, &all);
+            let err = p.stop();
+            assert_eq!(
+                err.matches("injected failure at rotate-before-commit")
+                    .count(),
+                1,
+                "{err}"
+            );
+            assert!(err.contains("retrying"), "{err}");
+            assert_matches(&dir.db(DB), &all);
+        }
+    }
+}
+
+#[test]
+fn rotation_commit_killed() {
+    rotation_commit_case(Action::Kill);
+}
+
+#[test]
+fn rotation_commit_failing_is_retried() {
+    rotation_commit_case(Action::Error);
+}
+
 #[test]
 fn before_exec_kill() {
     before_exec_case(Action::Kill, 901);
