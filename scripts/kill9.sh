@@ -3,10 +3,10 @@
 #
 # A writer appends generated lines to the followed file DIR/logs/followed.jsonl (chunks cut at
 # arbitrary byte positions) and, every ~N lines, completes its line and rotates the file: rename
-# (`mv f f.N`, new f), delete + re-create (`rm f`, new f) or copy-truncate (`cp f f.N; truncate
-# -s 0 f`), dealt from a seeded shuffled deck (--copytruncate-no-wait adds a copy-truncate that
-# does not wait for the follower). Delete and copy-truncate only while an ingestor runs and the
-# database has all of the current file; a rename (and the no-wait copy-truncate) not before the
+# (`mv f f.N`, new f), delete + re-create (`rm f`, new f), copy-truncate (`cp f f.N; truncate -s
+# 0 f`) or copy-truncate without waiting for the follower (it reads on in the copy), dealt from a
+# seeded shuffled deck. Delete and the plain copy-truncate only while an ingestor runs and the
+# database has all of the current file; a rename and the no-wait copy-truncate not before the
 # database knows the current file.
 # `ingestor --follow` is SIGKILLed at seeded random moments spread over the first backfill
 # (DB.building), resumed backfills, the exec hand-over and live mode, and restarted each time.
@@ -15,8 +15,9 @@
 # with the file it describes). At the end: one more run until the last file is in, SIGTERM, then
 # rows vs non-blank lines, duplicates/missing from the multiset of `line` values, bad lines per
 # file, and scripts/oracle_check.py against the concatenation of all files. Prints kills,
-# restarts, rotations by kind, lines written, rows, duplicates, missing. Exit status 1 on any
-# failure.
+# restarts, rotations by kind, lines written, rows, duplicates, missing. An ingestor that ends
+# on its own (before its SIGKILL, or the final run before its SIGTERM) is a failure. Exit status
+# 1 on any failure.
 #
 # The campaign itself is scripts/kill9/campaign.py (python3 stdlib). The binaries are copied
 # to DIR/bin first, so that rebuilds by others during the run cannot change what is tested.
@@ -26,7 +27,7 @@ export LC_ALL=C
 usage() {
     cat <<'USAGE'
 Usage: scripts/kill9.sh [--kills N] [--lines N] [--seed S] [--rotate-every N | --no-rotate]
-                        [--copytruncate-no-wait] [--dir DIR] [--bin-dir DIR]
+                        [--dir DIR] [--bin-dir DIR]
 
   --kills N      kill points (>= 1) [200]
   --lines N      lines generated with sse-gen --max-line-mb 1; the followed file starts
@@ -34,11 +35,9 @@ Usage: scripts/kill9.sh [--kills N] [--lines N] [--seed S] [--rotate-every N | -
   --seed S       seed of the data, of the kill plan and of the rotation plan [1]
   --rotate-every N
                  lines between two rotations of the followed file, on average (uniform in
-                 N/2..3N/2; >= 2) [1500]
+                 N/2..3N/2; >= 2); the kinds: rename, delete + re-create, copy-truncate once
+                 the follower has the whole file, copy-truncate at any moment [1500]
   --no-rotate    append only, one file (no rotation, no truncation)
-  --copytruncate-no-wait
-                 also copy-truncate without waiting for the follower to have the whole file
-                 (it is to read on in the copy); off by default: known to lose lines at 80b2e99
   --dir DIR      work directory (report.txt, kills.tsv, files.tsv, stderr/, logs/, oracle.txt)
                  [target/kill9]
   --bin-dir DIR  take ingestor and sse-gen from DIR instead of `cargo build --release`
@@ -56,7 +55,6 @@ lines=300000
 seed=1
 rotate_every=1500
 no_rotate=0
-no_wait=()
 dir=target/kill9
 bin_dir=
 while (($#)); do
@@ -75,10 +73,6 @@ while (($#)); do
         ;;
     --no-rotate)
         no_rotate=1
-        shift
-        ;;
-    --copytruncate-no-wait)
-        no_wait=(--copytruncate-no-wait)
         shift
         ;;
     -h | --help)
@@ -115,5 +109,5 @@ else
     rotation=(--rotate-every "$rotate_every")
 fi
 exec python3 "$root/scripts/kill9/campaign.py" --kills "$kills" --lines "$lines" \
-    --seed "$seed" "${rotation[@]}" "${no_wait[@]}" --dir "$dir" --bin-dir "$(cd "$dir/bin" && pwd)" \
+    --seed "$seed" "${rotation[@]}" --dir "$dir" --bin-dir "$(cd "$dir/bin" && pwd)" \
     --oracle "$root/scripts/oracle_check.py"

@@ -11,13 +11,11 @@ it is writing and rotates the file, dealing the kinds from a deck shuffled each 
                    only the predecessor the database last knew can be found again, by inode);
   delete+recreate  `rm f`, a 0-20 ms pause, a new `f`;
   copy-truncate    `cp f f.N; truncate -s 0 f`, appends going on in `f`;
-  copy-truncate (no wait), with --copytruncate-no-wait only
+  copy-truncate (no wait)
                    the same while the follower may be behind or not running (as a rename, only
-                   once ingest_sources has a row for the current file): it is to read on in the
-                   copy (named from the file's stem, same head, same bytes before its position)
-                   before taking the cut file from 0. Off by default: a known bug of the binary
-                   (at 80b2e99) loses the whole file when the cut lands while the follower's
-                   position in it is 0 (source row just created, nothing read yet).
+                   once ingest_sources has a row for the current file): it reads on in the copy
+                   (named from the file's stem, same head, same bytes before its position)
+                   before taking the cut file from 0.
 
 A delete+recreate and a plain copy-truncate lose whatever the follower had not read (what was
 first promised for copy-truncate), so the writer does them only while an ingestor runs (the
@@ -48,8 +46,8 @@ multiset of `line` values (duplicates, missing), bad lines per file, and
 scripts/oracle_check.py against source.jsonl, which is the concatenation of every file's bytes
 in write order (exact here: every file ends at a line end, the generator's output has no BOM).
 
-A start refused at once with "database is locked" (see TOLERATE_LOCKED_START) is counted and
-printed, and is not a kill: the campaign goes on until KILLS starts have ended in SIGKILL.
+Every start must end in the SIGKILL (the final run, in the SIGTERM): an ingestor that ends on its
+own is a failure.
 """
 
 
@@ -67,19 +65,6 @@ import time
 from collections import Counter
 
 PATIENCE = 120.0
-# Whether a start that fails at once with "database is locked" is counted (and printed) instead
-# of being a failure. That is a known bug of the binary, not a crash-safety one: a backfill on a
-# database left in WAL mode by live mode starts with `PRAGMA journal_mode = DELETE`, which SQLite
-# refuses at once (no busy timeout) while any other connection is reading; here the reader is
-# the writer thread, which polls the database before rotating.
-TOLERATE_LOCKED_START = True
-
-
-def locked_start(rc, stderr):
-    """An ingestor that ended on its own with exit 1 and only that one line on stderr."""
-    lines = stderr.strip().split("\n")
-    return (TOLERATE_LOCKED_START and rc == 1 and len(lines) == 1
-            and "database is locked" in lines[0])
 
 
 class Rng:
@@ -473,7 +458,6 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rotate-every", type=int, default=1500)
     ap.add_argument("--no-rotate", action="store_true")
-    ap.add_argument("--copytruncate-no-wait", action="store_true")
     ap.add_argument("--dir", required=True)
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--oracle", required=True)
@@ -528,7 +512,7 @@ def main():
         backfill_time = took if backfill_time is None else min(backfill_time, took)
     os.remove(os.path.join(d, "calibrate.jsonl"))
     os.remove(os.path.join(d, "calibrate.db"))
-    kinds = [k for k in ROTATIONS if a.copytruncate_no_wait or k != "copy-truncate (no wait)"]
+    kinds = ROTATIONS
     plan = [] if a.no_rotate else rotation_plan(src, initial, a.rotate_every, kinds,
                                                 Rng(a.seed * 0x9E37 + 0x0707))
     planned = Counter(k for _, k in plan)
@@ -551,18 +535,14 @@ def main():
     klog = open(os.path.join(d, "kills.tsv"), "w")
     klog.write("kill\taim\tphase\tms_after_start\twritten\tfiles\tsource_id\tsource_ino\t"
                "source_offset\tdb_file\tdb_position\trows\tbad\tintegrity\n")
-    locked = 0
-    kills = 0  # starts that ended in SIGKILL; k counts starts
-    k = -1
-    while kills < a.kills:
-        k += 1
-        writer.budget = initial + (len(src) - initial) * (kills + 1) // (a.kills + 2)
-        if kills < first_build_kills:
+    for k in range(a.kills):
+        writer.budget = initial + (len(src) - initial) * (k + 1) // (a.kills + 2)
+        if k < first_build_kills:
             aim = "backfill"
         else:
             r = rng.range(0, 99)
             aim = "backfill" if r < 25 else "announced" if r < 40 else "execed" if r < 55 else "live"
-        if kills >= first_build_kills and rng.range(0, 2) == 0:
+        if k >= first_build_kills and rng.range(0, 2) == 0:
             time.sleep(rng.range(20, 250) / 1000)
         first_build = not os.path.exists(db)
         spawned = time.monotonic()
@@ -606,16 +586,11 @@ def main():
         with open(os.path.join(d, "stderr", f"{k}.txt"), "w") as f:
             f.write(p.stderr())
         if rc == -signal.SIGKILL:
-            kills += 1
             phases[phase] += 1
             aims[aim] += 1
-        elif locked_start(rc, p.stderr()):
-            locked += 1
-            phase = "none (start refused: database is locked)"
         else:
             failures.append(f"kill #{k} ({phase}): ingestor ended on its own with {rc} "
                             f"(stderr in {d}/stderr/{k}.txt)")
-            kills += 1
         latest = rows = bad = None
         db_file = db_pos = None
         res = "-"
@@ -665,8 +640,8 @@ def main():
                    f"{latest.offset if latest else None}\t{db_file}\t{db_pos}\t{rows}\t"
                    f"{bad}\t{res[:60]}\n")
         klog.flush()
-        if rc == -signal.SIGKILL and kills % 20 == 0:
-            log(f"{kills}/{a.kills} kills, {writer.pos} bytes written, "
+        if (k + 1) % 20 == 0:
+            log(f"{k + 1}/{a.kills} kills, {writer.pos} bytes written, "
                 f"{len(writer.done)} rotations, {len(failures)} failures")
 
     # One more run; the writer finishes (its last rotations may wait for this run) and the run
@@ -676,27 +651,9 @@ def main():
     with writer.alive_lock:
         writer.alive = True
     restarts += 1
-    final_logs = []
-
-    def keep_running(p):
-        """The final run again after a refused start; the same one otherwise."""
-        nonlocal restarts, locked
-        if p.alive():
-            return p
-        rc = p.wait()
-        if not locked_start(rc, p.stderr()):
-            return p
-        final_logs.append(p.stderr())
-        locked += 1
-        restarts += 1
-        p = Proc(ingestor, inp, db, d)
-        with writer.alive_lock:
-            writer.alive = True
-        return p
 
     start = time.monotonic()
     while writer.is_alive() and time.monotonic() - start < 600:
-        p = keep_running(p)
         if not p.alive():
             break
         writer.join(timeout=0.05)
@@ -718,7 +675,6 @@ def main():
         if row is not None and row.id > last.floor and row.ino == last.ino and row.offset == size:
             final_ok = True
             break
-        p = keep_running(p)
         if not p.alive() or time.monotonic() - start > 600:
             failures.append(f"final run did not reach offset {size} of the last file "
                             f"(latest: {row})")
@@ -730,9 +686,9 @@ def main():
         writer.alive = False
     rc = p.wait()
     with open(os.path.join(d, "stderr", "final.txt"), "w") as f:
-        f.write("".join(final_logs) + p.stderr())
+        f.write(p.stderr())
     if rc != 0:
-        failures.append(f"final run exited with {rc}")
+        failures.append(f"final run exited with {rc} (stderr in {d}/stderr/final.txt)")
 
     sources = all_sources(db)
     with open(os.path.join(d, "files.tsv"), "w") as f:
@@ -807,12 +763,11 @@ def main():
                                               if a.no_rotate else
                                               f", rotating every ~{a.rotate_every} lines") + ")",
         f"  seed {a.seed}, {a.lines} lines generated, {len(src)} bytes",
-        f"  kills            {kills}",
+        f"  kills            {sum(phases.values())}",
         "  kills by phase   " + ", ".join(f"{ph} {phases[ph]}" for ph in order),
         "  (aims            " + ", ".join(f"{x} {aims[x]}" for x in
                                           ("backfill", "announced", "execed", "live")) + ")",
-        f"  restarts         {restarts} ({locked} refused at once with \"database is locked\", "
-        "a known bug with a reader present; not kills)",
+        f"  restarts         {restarts}",
         f"  rotations        {len(writer.done)} of {len(plan)} planned: "
         + ", ".join(f"{x} {done[x]}" for x in kinds),
         f"  files            {len(incs)} written, {len(sources)} ingest_sources rows; "
