@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 
-use util::{Dir, Proc, ProcBuilder, try_open};
+use util::{Dir, Proc, ProcBuilder, line_ends, try_open};
 
 const DB: &str = "crash.db";
 /// The followed file lives in a folder of its own, with its rotated predecessors.
@@ -588,25 +588,6 @@ fn inspect(dir: &Dir) -> Inspection {
         }
         Err(e) => panic!("inspect {} after a kill: {e}", db.display()),
     }
-}
-
-/// For every line end of `src`: the offset just past it and how many non-blank lines end there
-/// or before (each non-blank line is a row or a bad line).
-fn line_ends(src: &[u8]) -> HashMap<usize, i64> {
-    let mut ends = HashMap::new();
-    ends.insert(0, 0);
-    let (mut start, mut stored) = (0usize, 0i64);
-    for (i, &b) in src.iter().enumerate() {
-        if b == b'\n' {
-            let line = &src[start..i];
-            if !line.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r')) {
-                stored += 1;
-            }
-            ends.insert(i + 1, stored);
-            start = i + 1;
-        }
-    }
-    ends
 }
 
 /// How many values of `actual` are surplus (duplicates) and how many of `expected` are absent

@@ -22,7 +22,6 @@
 mod oracle;
 mod util;
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -33,7 +32,7 @@ use rusqlite::Connection;
 
 use util::{
     DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_matches,
-    assert_no_panic, try_open, wait_all,
+    assert_no_panic, line_ends, try_open, wait_all,
 };
 
 /// Deadline for anything the binary should do "soon" (a commit, an exec, an exit).
@@ -137,27 +136,6 @@ fn generate(dir: &Dir, seed: u64, lines: usize) -> Vec<u8> {
     let all = util::generate(dir, "all.jsonl", seed, lines, "0.02");
     assert!(all.ends_with(b"\n"));
     all
-}
-
-/// For every line end of `src`: the offset just past it and how many non-blank lines end there
-/// or before (each non-blank line is a row or a bad line).
-fn line_ends(src: &[u8]) -> HashMap<usize, i64> {
-    let mut ends = HashMap::new();
-    ends.insert(0, 0);
-    let (mut start, mut stored) = (0usize, 0i64);
-    for (i, &b) in src.iter().enumerate() {
-        if b == b'\n' {
-            if !src[start..i]
-                .iter()
-                .all(|c| matches!(c, b' ' | b'\t' | b'\r'))
-            {
-                stored += 1;
-            }
-            ends.insert(i + 1, stored);
-            start = i + 1;
-        }
-    }
-    ends
 }
 
 /// What a database holds, read without changing it.

@@ -2,6 +2,7 @@
 //! (tests/live.rs, tests/faults.rs): generated input, appends cut inside lines, and waits and
 //! checks that read a database the process may still be creating.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -125,4 +126,25 @@ pub fn assert_matches(db: &Db, input: &[u8]) {
         );
     }
     db.assert_integrity();
+}
+
+/// For every line end of `src`: the offset just past it and how many non-blank lines end there
+/// or before (each non-blank line is a row or a bad line).
+pub fn line_ends(src: &[u8]) -> HashMap<usize, i64> {
+    let mut ends = HashMap::new();
+    ends.insert(0, 0);
+    let (mut start, mut stored) = (0usize, 0i64);
+    for (i, &b) in src.iter().enumerate() {
+        if b == b'\n' {
+            if !src[start..i]
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r'))
+            {
+                stored += 1;
+            }
+            ends.insert(i + 1, stored);
+            start = i + 1;
+        }
+    }
+    ends
 }
