@@ -20,8 +20,8 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use util::{
-    DB, Dir, INPUT, PATIENCE, Proc, after_lines, append_in_pieces, assert_live_stats_line,
-    assert_matches, generate, try_counts, try_open, wait_all, wait_counts,
+    DB, Dir, INPUT, PATIENCE, Proc, ProcBuilder, after_lines, append_in_pieces,
+    assert_live_stats_line, assert_matches, generate, try_counts, try_open, wait_all, wait_counts,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -801,6 +801,42 @@ fn a_file_rotated_while_stopped_is_finished_first() {
         "{err}"
     );
     assert_matches(&dir.db(DB), &all);
+}
+
+/// A new file at the path that the follower may not read yet (created with a restrictive mode
+/// and opened up a moment later): said once, waited for, then read from its start. The
+/// follower runs as `nobody` when the tests run as root, so that the permission applies.
+#[test]
+fn unreadable_new_file_is_waited_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    let dir = Dir::new();
+    chmod(dir.root(), 0o777);
+    let db = dir.path(DB);
+    chmod(
+        &dir.create(INPUT, "{\"event\":\"a\"}\n{\"event\":\"b\"}\n"),
+        0o644,
+    );
+    let mut p = ProcBuilder::follow(&dir, &["--follow"])
+        .unprivileged()
+        .spawn();
+    p.wait_exec();
+    wait_counts(&mut p, &db, 2, 0);
+    std::fs::rename(dir.path(INPUT), dir.path("in.jsonl.1")).expect("rotate");
+    let new = dir.create(INPUT, "{\"event\":\"c\"}\n");
+    chmod(&new, 0o000);
+    p.wait_stderr("cannot be read yet");
+    thread::sleep(Duration::from_millis(300));
+    chmod(&new, 0o644);
+    wait_counts(&mut p, &db, 3, 0);
+    let err = p.stop_with(libc::SIGTERM);
+    assert_eq!(err.matches("cannot be read yet").count(), 1, "{err}");
+    assert_eq!(
+        query_values(&db, "SELECT event FROM sse_lines ORDER BY id"),
+        vec![vec![text("a")], vec![text("b")], vec![text("c")]]
+    );
 }
 
 /// `--follow` on a path that does not exist yet waits for it, as `tail -F` does, without

@@ -123,6 +123,24 @@ enum Input {
     File(PathBuf),
 }
 
+/// Makes `cmd` run as the unprivileged user `nobody` when the tests run as root, so that file
+/// permissions apply to it as they do to our users; otherwise leaves it as it is.
+pub fn drop_privileges(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // SAFETY: setgid/setuid are async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Builder around one `ingestor` process.
 pub struct TestCommand {
     cmd: Command,
@@ -164,19 +182,7 @@ impl TestCommand {
     /// file permissions apply to it as they do to our users. The caller makes the directory
     /// reachable (e.g. mode 0777).
     pub fn unprivileged(&mut self) -> &mut Self {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            // SAFETY: setgid/setuid are async-signal-safe, as pre_exec requires.
-            unsafe {
-                self.cmd.pre_exec(|| {
-                    if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        drop_privileges(&mut self.cmd);
         self
     }
 

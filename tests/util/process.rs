@@ -106,6 +106,12 @@ impl ProcBuilder {
         self
     }
 
+    /// Runs it as `nobody` when the tests run as root (see [`super::drop_privileges`]).
+    pub fn unprivileged(mut self) -> ProcBuilder {
+        super::drop_privileges(&mut self.cmd);
+        self
+    }
+
     /// Starts the process; stdout and stderr are collected by background threads.
     pub fn spawn(mut self) -> Proc {
         self.cmd
