@@ -22,9 +22,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::db::SourceRow;
+use crate::db::{FileIdentity, SourceRow};
 use crate::source;
 
 /// How often the path (and the database file) are looked up.
@@ -80,13 +80,12 @@ pub struct Watch {
     finished: bool,
     /// A problem already reported, so that it is reported once.
     told: Option<String>,
-    db: Option<(PathBuf, Id)>,
+    db: Option<FileIdentity>,
 }
 
 impl Watch {
-    pub fn new(path: &Path, file: &File, db: Option<&Path>) -> io::Result<Watch> {
+    pub fn new(path: &Path, file: &File, db: Option<FileIdentity>) -> io::Result<Watch> {
         let meta = file.metadata()?;
-        let db = db.and_then(|p| Some((p.to_owned(), id(&std::fs::metadata(p).ok()?))));
         Ok(Watch {
             path: path.to_owned(),
             reading: id(&meta),
@@ -135,7 +134,9 @@ impl Watch {
             return Ok(());
         }
         self.looked = Instant::now();
-        self.check_db()?;
+        if let Some(db) = &self.db {
+            db.check()?;
+        }
         let now = match std::fs::metadata(&self.path) {
             Ok(m) => id(&m),
             Err(_) => {
@@ -246,20 +247,6 @@ impl Watch {
         if self.told.as_ref() != Some(&msg) {
             log(&msg);
             self.told = Some(msg);
-        }
-    }
-
-    fn check_db(&self) -> Result<()> {
-        let Some((path, was)) = &self.db else {
-            return Ok(());
-        };
-        match std::fs::metadata(path) {
-            Ok(m) if id(&m) == *was => Ok(()),
-            _ => bail!(
-                "database {} was removed or replaced while ingestor was writing to it; \
-                 stopping (run again to rebuild it from the sources)",
-                path.display()
-            ),
         }
     }
 }

@@ -1962,3 +1962,38 @@ fn start_at_end_skips_existing_lines() {
     let events: Vec<Value> = dir.db(DB).rows().into_iter().map(|r| r.event).collect();
     assert_eq!(events, [Value::Text("c".into()), Value::Text("d".into())]);
 }
+
+/// The database removed while a backfill writes into it: the rows would go to a file no one can
+/// see, so the run ends with one clear line and exit 1 rather than reporting success.
+#[cfg(target_os = "linux")]
+#[test]
+fn database_removed_during_a_backfill_is_an_error() {
+    let dir = Dir::new();
+    dir.create("a.jsonl", "{\"event\":\"a\"}\n");
+    dir.command()
+        .args(["--input", "a.jsonl", "--db", DB])
+        .assert_ok();
+    let mut p = util::ProcBuilder::new(&dir, &["--db", DB])
+        .pipe_stdin(true)
+        .spawn();
+    use std::io::Write;
+    p.stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"{\"event\":\"b\"}\n")
+        .expect("write");
+    let db = std::fs::canonicalize(dir.path(DB)).expect("canonical db");
+    p.wait_for("the backfill to open the database", |p| {
+        std::fs::read_dir(format!("/proc/{}/fd", p.pid))
+            .ok()?
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == db))
+            .then_some(())
+    });
+    std::fs::remove_file(&db).expect("remove db");
+    let status = p.wait_exit();
+    let err = p.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.trim_end().lines().count() == 1, "{err}");
+    assert!(err.contains("was removed or replaced"), "{err}");
+}

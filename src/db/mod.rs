@@ -269,6 +269,15 @@ impl std::error::Error for WriteError {}
 pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
     let path = conn.path().unwrap_or("(in memory)");
     let code = e.sqlite_error_code();
+    // SQLite notices the file was unlinked or renamed since it was opened.
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED
+    {
+        return anyhow::anyhow!(
+            "database {path} was removed or replaced while ingestor was writing to it; \
+             stopping (run again to rebuild it from the sources)"
+        );
+    }
     let what = match (code, &e) {
         (Some(rusqlite::ErrorCode::DiskFull), _) => "no space left on its disk".to_owned(),
         (Some(rusqlite::ErrorCode::SystemIoFailure), rusqlite::Error::SqliteFailure(_, msg)) => {
@@ -293,6 +302,39 @@ pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
         message: format!("cannot write to database {path}: {what}"),
     }
     .into()
+}
+
+/// The database file as opened (device and inode), to notice it being
+/// removed or replaced while rows are written: they would go to a file no
+/// one can see any more.
+pub struct FileIdentity {
+    path: std::path::PathBuf,
+    id: (u64, u64),
+}
+
+impl FileIdentity {
+    pub fn of(conn: &Connection) -> Option<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let path = Path::new(conn.path().filter(|p| !p.is_empty())?);
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileIdentity {
+            path: path.to_owned(),
+            id: (m.dev(), m.ino()),
+        })
+    }
+
+    /// Fails when the path no longer names the file opened.
+    pub fn check(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.id => Ok(()),
+            _ => bail!(
+                "database {} was removed or replaced while ingestor was writing to it; \
+                 stopping (run again to rebuild it from the sources)",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 /// A source's stored identity and position.
