@@ -825,8 +825,12 @@ fn unreadable_new_file_is_waited_for() {
     p.wait_exec();
     wait_counts(&mut p, &db, 2, 0);
     std::fs::rename(dir.path(INPUT), dir.path("in.jsonl.1")).expect("rotate");
-    let new = dir.create(INPUT, "{\"event\":\"c\"}\n");
-    chmod(&new, 0o000);
+    // Made unreadable before it appears at the path: created in place, the follower could
+    // open it before the chmod.
+    let staged = dir.create("staged.jsonl", "{\"event\":\"c\"}\n");
+    chmod(&staged, 0o000);
+    let new = dir.path(INPUT);
+    std::fs::rename(&staged, &new).expect("move into place");
     p.wait_stderr("cannot be read yet");
     thread::sleep(Duration::from_millis(300));
     chmod(&new, 0o644);
