@@ -194,6 +194,11 @@ impl Follower<'_, '_> {
         let caught_up = match self.reader.next_line(framing) {
             Ok(Some(line)) => {
                 self.builder.push(&mut self.batch, &line);
+                if self.reader.capacity() > LIVE_READ_BUFFER {
+                    // A long line is in the batch now: let its bytes in the
+                    // read buffer go before SQLite makes a third copy.
+                    self.reader.shrink();
+                }
                 self.tx_started.get_or_insert_with(Instant::now);
                 self.last_line = Instant::now();
                 self.rested = false;

@@ -269,8 +269,17 @@ impl<R: Read> LineReader<R> {
     /// Makes room and reads once; returns the number of bytes read.
     fn fill(&mut self) -> io::Result<usize> {
         self.make_room();
+        // A buffer grown for a long line is filled a resting size at a time:
+        // its fresh pages then become resident only as far as the line
+        // reaches, not as far as a backlog would fill them (a 2 MB line in a
+        // 4 MB buffer, a 40 MB one in 64 MB).
+        let limit = if self.buf.len() > self.initial {
+            (self.end + self.initial).min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
         let n = loop {
-            match self.src.read(&mut self.buf[self.end..]) {
+            match self.src.read(&mut self.buf[self.end..limit]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -347,7 +356,7 @@ impl<R: Read> LineReader<R> {
             self.start = keep;
             self.end = live;
         }
-        if self.buf.len() > self.initial && self.end <= self.initial / 2 {
+        if self.buf.len() > self.initial && self.end < self.initial {
             // The long line has gone: give its memory back.
             self.buf.truncate(self.initial);
             self.buf.shrink_to_fit();
@@ -388,6 +397,46 @@ mod tests {
             self.data = &self.data[n..];
             Ok(n)
         }
+    }
+
+    /// Remembers the largest read asked of it.
+    struct Greedy<'a> {
+        data: &'a [u8],
+        largest_ask: usize,
+    }
+
+    impl Read for Greedy<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.largest_ask = self.largest_ask.max(out.len());
+            let n = self.data.len().min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_read_a_resting_size_at_a_time() {
+        let mut data = vec![b'x'; 100_000];
+        data.push(b'\n');
+        data.extend(std::iter::repeat_n(b"{}\n", 100_000).flatten());
+        let mut r = LineReader::new(
+            Greedy {
+                data: &data,
+                largest_ask: 0,
+            },
+            0,
+            4096,
+            1 << 20,
+        );
+        let Ok(Some(Line::Text { bytes, .. })) = r.next_line(Framing::ToEof) else {
+            panic!("no long line");
+        };
+        assert_eq!(bytes.len(), 100_000);
+        assert!(r.capacity() >= 100_000);
+        // The buffer grew to 128 KiB, but no read asked for more than the
+        // resting size, though 300 KB more were there to be read.
+        assert_eq!(r.get_mut().largest_ask, 4096);
     }
 
     #[test]
