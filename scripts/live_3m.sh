@@ -188,6 +188,11 @@ rm -f "$db" "$db-wal" "$db-shm" "$db-journal" "$dir"/rss.tsv "$dir"/reader.* "$d
 say "copying A to $followed"
 cp "$dir/A.jsonl" "$followed"
 
+# Earlier runs (and the copy just made) leave gigabytes of dirty pages; their writeback would
+# otherwise land in this run's measurements, at a different moment each time.
+dirty_mb() { awk '$1 == "Dirty:" { printf "%.0f", $2 / 1024 }' /proc/meminfo; }
+say "flushing dirty pages ($(dirty_mb) MB)"
+sync
 wait_for_quiet
 fact load_before "$(load1)"
 say "load average $(load1)"

@@ -9,6 +9,7 @@ On SIGTERM it writes a JSON summary to --summary and exits; --state always holds
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -89,6 +90,9 @@ def main():
             else:
                 nxt = time.time()
     s["stopped"] = time.time()
+    # CPU time of all the sqlite3 shells run (reaped children), to compare with the ingestor's.
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s["children_cpu_s"] = ru.ru_utime + ru.ru_stime
     with open(args.summary, "w") as f:
         json.dump(s, f, indent=1)
     return 0

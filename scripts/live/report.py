@@ -62,12 +62,24 @@ def main():
     t0 = ev["ingestor_start"]
 
     samples = []  # (epoch, kb, phase)
+    cpu = []  # (epoch, ingestor cpu_s, machine idle_s)
     with open(os.path.join(d, "rss.tsv")) as f:
         next(f, None)
         for line in f:
             p = line.split()
-            if len(p) == 3:
+            if len(p) >= 3:
                 samples.append((t0 + float(p[0]), int(p[1]), p[2]))
+            if len(p) >= 5:
+                cpu.append((t0 + float(p[0]), float(p[3]), float(p[4])))
+
+    def cpu_between(a, b):
+        """(ingestor CPU s, machine busy fraction of all cores) over [a, b], or None."""
+        span = [c for c in cpu if a <= c[0] <= b]
+        if len(span) < 2 or span[-1][0] - span[0][0] <= 0:
+            return None
+        wall = span[-1][0] - span[0][0]
+        idle = (span[-1][2] - span[0][2]) / (wall * (os.cpu_count() or 1))
+        return span[-1][1] - span[0][1], wall, 1 - idle
 
     def window(a, b, phase=None):
         return [kb for t, kb, ph in samples if a <= t <= b and (phase is None or ph == phase)]
@@ -198,6 +210,12 @@ def main():
         if lag is not None:
             say(f"  at last append {fmt_n(target - lag)} lines not yet visible; count = 2N "
                 f"{reached - burst['last_append_end']:.2f} s after the last append")
+        used = cpu_between(first, reached)
+        if used:
+            secs, wall, busy = used
+            say(f"  CPU           ingestor {secs:.1f} s in {wall:.1f} s ({secs / wall:.0%} of one "
+                f"core, {secs / n * 1e6:.1f} us per line); machine {busy:.0%} busy "
+                f"({os.cpu_count()} cores)")
         burst_kb = window(first, reached, "live")
         if burst_kb:
             v = mib(max(burst_kb))
@@ -264,6 +282,8 @@ def main():
         if q and span > 0:
             say(f"  achieved      one query every {span / q:.3f} s on average (count(*) scans an "
                 f"index: its cost grows with the table)")
+        if "children_cpu_s" in reader:
+            say(f"  CPU           {reader['children_cpu_s']:.1f} s in its sqlite3 shells")
         if "max_wal_bytes" in reader:
             say(f"  WAL size      max {reader['max_wal_bytes'] / 1e6:.1f} MB seen by the reader; "
                 f"{int(facts.get('wal_bytes_at_stop', 0)) / 1e6:.1f} MB just before SIGTERM")

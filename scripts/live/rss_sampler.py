@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """RSS sampler for one process (helper of scripts/live_3m.sh and scripts/latency.sh).
 
-Appends `elapsed_s<TAB>rss_kb<TAB>phase` to --out every --interval seconds until the process
-is gone (or SIGTERM). elapsed_s is counted from --t0 (a time.time() epoch). phase is
+Appends `elapsed_s<TAB>rss_kb<TAB>phase<TAB>cpu_s<TAB>idle_s` to --out every --interval seconds
+until the process is gone (or SIGTERM). cpu_s is the process's CPU time so far (user + system,
+/proc/PID/stat) and idle_s the machine's idle time summed over all cores (/proc/stat), so that
+the report can tell an ingestor that is slow from one that is starved of CPU. elapsed_s is counted from --t0 (a time.time() epoch). phase is
 `historical` until /proc/PID/cmdline contains --no-exec-live (the re-executed live
 process keeps the PID), then `live`.
 
@@ -23,6 +25,23 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 def rss_proc(pid):
     with open(f"/proc/{pid}/statm", "rb") as f:
         return int(f.read().split()[1]) * PAGE_KB
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_secs(pid):
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        # Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
+        rest = f.read().rsplit(b")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def machine_idle_secs():
+    with open("/proc/stat", "rb") as f:
+        cpu = f.readline().split()
+    # idle + iowait
+    return (int(cpu[4]) + int(cpu[5])) / TICK
 
 
 def rss_ps(pid):
@@ -52,7 +71,7 @@ def main():
     phase = "historical"
     with open(args.out, "a", buffering=1) as out:
         if out.tell() == 0:
-            out.write("elapsed_s\trss_kb\tphase\n")
+            out.write("elapsed_s\trss_kb\tphase\tcpu_s\tidle_s\n")
         nxt = time.time()
         while not stop:
             try:
@@ -61,6 +80,8 @@ def main():
                         if b"--no-exec-live" in f.read():
                             phase = "live"
                 rss = read_rss(args.pid)
+                cpu = cpu_secs(args.pid)
+                idle = machine_idle_secs()
                 now = time.time()
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 # Gone (or a zombie with an empty statm): the run is over.
@@ -71,7 +92,7 @@ def main():
                 # Exited and not yet reaped by its parent (a zombie has no memory).
                 break
             if rss is not None:
-                out.write(f"{now - args.t0:.3f}\t{rss}\t{phase}\n")
+                out.write(f"{now - args.t0:.3f}\t{rss}\t{phase}\t{cpu:.2f}\t{idle:.2f}\n")
             nxt += args.interval
             delay = nxt - time.time()
             if delay > 0:
