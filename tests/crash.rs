@@ -39,6 +39,9 @@
 //!
 //! The same campaign at scale: `scripts/kill9.sh`.
 
+// Linux only: it tells the phases of a run apart by /proc/PID/cmdline.
+#![cfg(target_os = "linux")]
+
 mod oracle;
 mod util;
 
@@ -642,7 +645,6 @@ fn count_kinds(kinds: &[Rotation]) -> String {
         .join(", ")
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn kill9_at_random_moments_loses_and_duplicates_nothing() {
     let started = Instant::now();

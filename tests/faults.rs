@@ -25,7 +25,6 @@ mod util;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -634,7 +633,7 @@ fn file_size_limit_live_retries_until_space_returns() {
             let to = (at + step).min(all.len());
             dir.append(INPUT, &all[at..to]);
             at = to;
-            thread::sleep(Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(30));
         } else {
             p.wait_for("a `retrying` line at the file-size limit", |p| {
                 p.stderr().contains("retrying").then_some(())
@@ -644,7 +643,7 @@ fn file_size_limit_live_retries_until_space_returns() {
     eprintln!("RLIMIT_FSIZE {limit} (database {size} bytes), live: {retry_line}");
     assert!(retry_line.starts_with("ingestor: "), "{retry_line:?}");
     // While it waits, the database is sound and holds exactly a prefix.
-    thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     assert!(p.alive(), "the follower ended; stderr:\n{}", p.stderr());
     assert_committed_prefix(&dir, &all, "live, at the file-size limit");
 

@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use util::{
-    DB, Dir, INPUT, PATIENCE, Proc, ProcBuilder, after_lines, append_in_pieces,
-    assert_live_stats_line, assert_matches, generate, try_counts, try_open, wait_all, wait_counts,
+    DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_live_stats_line,
+    assert_matches, generate, try_counts, try_open, wait_all, wait_counts,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1039,7 +1039,7 @@ fn stop_signal_during_the_exec_handover_is_honoured() {
             false,
         );
         // Poll tightly: the window is a few milliseconds wide.
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         let trigger = if round % 2 == 0 {
             "the `live from offset` line"
         } else {
@@ -1055,7 +1055,7 @@ fn stop_signal_during_the_exec_handover_is_honoured() {
                 break;
             }
             assert!(
-                p.alive() && start.elapsed() < PATIENCE,
+                p.alive() && start.elapsed() < util::PATIENCE,
                 "no hand-over seen; stderr:\n{}",
                 p.stderr()
             );
