@@ -1982,14 +1982,8 @@ fn database_removed_during_a_backfill_is_an_error() {
         .expect("stdin")
         .write_all(b"{\"event\":\"b\"}\n")
         .expect("write");
-    let db = std::fs::canonicalize(dir.path(DB)).expect("canonical db");
-    p.wait_for("the backfill to open the database", |p| {
-        std::fs::read_dir(format!("/proc/{}/fd", p.pid))
-            .ok()?
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == db))
-            .then_some(())
-    });
+    let db = dir.path(DB);
+    p.wait_open("the backfill to open the database", &db);
     std::fs::remove_file(&db).expect("remove db");
     let status = p.wait_exit();
     let err = p.stderr();

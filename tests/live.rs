@@ -562,14 +562,7 @@ fn path_change_case(change: impl FnOnce(&Dir), message: &str) {
     wait_counts(&mut p, &db, 2, 0);
     // The rows are in before the re-executed process has opened the input: wait for that, or
     // the change would find it waiting for the path rather than following the file.
-    let input = std::fs::canonicalize(dir.path(INPUT)).expect("canonical input");
-    p.wait_for("the live process to open the input", |p| {
-        std::fs::read_dir(format!("/proc/{}/fd", p.pid))
-            .ok()?
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == input))
-            .then_some(())
-    });
+    p.wait_open("the live process to open the input", &dir.path(INPUT));
     // The writer keeps its handle, as a logger whose file was rotated away would.
     let mut writer = std::fs::OpenOptions::new()
         .append(true)

@@ -262,6 +262,20 @@ impl Proc {
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
     }
 
+    /// Waits until the process has `path` open (`/proc/PID/fd`), e.g. before changing the file
+    /// under it; `what` names the moment in a failure.
+    #[cfg(target_os = "linux")]
+    pub fn wait_open(&mut self, what: &str, path: &std::path::Path) {
+        let path = std::fs::canonicalize(path).expect("canonical path");
+        self.wait_for(what, |p| {
+            std::fs::read_dir(format!("/proc/{}/fd", p.pid))
+                .ok()?
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+                .then_some(())
+        });
+    }
+
     /// Whether `/proc` shows the re-executed live command line (same pid).
     #[cfg(target_os = "linux")]
     pub fn execed(&self) -> bool {
