@@ -14,6 +14,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod exit;
 pub mod failpoint;
 pub mod handover;
 pub mod json;

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ingestor: {e:#}");
-            ExitCode::from(1)
+            ingestor::exit::ExitCode::of_error(&e).into()
         }
     }
 }
