@@ -18,6 +18,7 @@
 # themselves (a venv under $BENCH_DIR/venv from PyPI; sqlite3 from apt when missing) and are
 # reported as "skipped: <why>" when that fails.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/linux_only.sh"
 export LC_ALL=C
 
 usage() {

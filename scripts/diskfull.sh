@@ -18,6 +18,7 @@
 # Each step prints what happened; the last line is PASS or FAIL (exit status 1 on FAIL, 2 when
 # the check could not run). The tmpfs is unmounted on exit, whatever happens.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/linux_only.sh"
 export LC_ALL=C
 
 prog=diskfull

@@ -22,6 +22,7 @@
 # The campaign itself is scripts/kill9/campaign.py (python3 stdlib). The binaries are copied
 # to DIR/bin first, so that rebuilds by others during the run cannot change what is tested.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/linux_only.sh"
 export LC_ALL=C
 
 usage() {

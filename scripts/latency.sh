@@ -4,6 +4,7 @@
 #
 # Needs bash, coreutils, python3 (stdlib only), sqlite3 and cargo (unless --bin-dir).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/linux_only.sh"
 export LC_ALL=C
 
 usage() {

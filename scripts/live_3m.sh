@@ -7,6 +7,7 @@
 # The binaries are copied to DIR/bin first, so that rebuilds by others during the run cannot
 # change what is measured (the live process re-executes /proc/self/exe, i.e. the copy).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/linux_only.sh"
 export LC_ALL=C
 
 usage() {

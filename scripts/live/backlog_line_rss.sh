@@ -8,6 +8,7 @@
 # re-executes if it must). Binaries are alternated run by run, so that several builds are
 # compared in the same conditions. Needs python3 and sqlite3.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/linux_only.sh"
 mb=32
 runs=3
 while (($#)); do

@@ -5,6 +5,7 @@
 # ingestor's own summary (its "peak RSS" and whether it logged anything about its budget).
 # Python 3 stdlib only; works in a temporary directory that is removed at the end.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/linux_only.sh"
 ing=${1:-target/release/ingestor}
 ing=$(cd "$(dirname "$ing")" && pwd)/$(basename "$ing")
 work=$(mktemp -d)

@@ -6,6 +6,7 @@
 # switch, and the oracle's verdict on every row. Exit status 1 if a row is missing, extra or
 # wrong. Needs python3 and sqlite3; ingestor and sse-gen from target/release unless given.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/linux_only.sh"
 lines=300000
 more=100000
 while (($#)); do
