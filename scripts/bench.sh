@@ -226,7 +226,7 @@ check_quiet() {
 # ------------------------------------------------------------------------------------------
 say "== bench: size $size, seed $seed, runs $runs, work dir $DIR"
 say "building: cargo build --release (log: $LOGS/build.log)"
-cargo build --release >"$LOGS/build.log" 2>&1 || {
+cargo build --release --workspace >"$LOGS/build.log" 2>&1 || {
     tail -n 20 "$LOGS/build.log" >&2
     die "cargo build --release failed (log: $LOGS/build.log)"
 }
@@ -279,8 +279,7 @@ fi
 
 # A generated file is reused while the generator's source is unchanged; a sidecar .meta holds
 # the generator fingerprint and the longest line (for DuckDB's maximum_object_size).
-GEN_SRC=(src/bin/sse-gen.rs)
-[[ ! -d src/bin/sse-gen ]] || GEN_SRC+=(src/bin/sse-gen)
+GEN_SRC=(crates/sse-gen/src)
 GEN_SIG=$(find "${GEN_SRC[@]}" -type f -name '*.rs' -print0 2>/dev/null | sort -z | xargs -0r cat | cksum | awk '{ print $1 "-" $2 }') ||
     die "cannot read the sse-gen sources (${GEN_SRC[*]})"
 

@@ -81,7 +81,7 @@ bin=$dir/bin
 mkdir -p "$bin"
 if [[ -z $bin_dir ]]; then
     say "cargo build --release"
-    (cd "$root" && cargo build --release --quiet --bins)
+    (cd "$root" && cargo build --release --quiet --workspace --bins)
     bin_dir=$root/target/release
 fi
 for b in ingestor sse-gen; do

@@ -96,7 +96,7 @@ command -v python3 >/dev/null || { echo "kill9: python3 not found" >&2; exit 2; 
 
 mkdir -p "$dir/bin"
 if [[ -z $bin_dir ]]; then
-    (cd "$root" && cargo build --release --quiet --bins)
+    (cd "$root" && cargo build --release --quiet --workspace --bins)
     bin_dir=$root/target/release
 fi
 for b in ingestor sse-gen; do

@@ -42,8 +42,7 @@
 // Linux only: it tells the phases of a run apart by /proc/PID/cmdline.
 #![cfg(target_os = "linux")]
 
-mod oracle;
-mod util;
+use crate::oracle;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -58,7 +57,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 
-use util::{Dir, Proc, ProcBuilder, line_ends, try_open};
+use crate::util::{Dir, Proc, ProcBuilder, line_ends, try_open};
 
 const DB: &str = "crash.db";
 /// The followed file lives in a folder of its own, with its rotated predecessors.

@@ -19,8 +19,7 @@
 //! fault, and the oracle (`tests/oracle`) checks every line is in the database exactly once, in
 //! order. Waits poll with a generous deadline; nothing asserts on speed.
 
-mod oracle;
-mod util;
+use crate::util;
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -29,7 +28,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use util::{
+use crate::util::{
     DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_matches,
     assert_no_panic, line_ends, try_open, wait_all,
 };

@@ -3,8 +3,7 @@
 //! Expected values come from the independent oracle in `tests/oracle` (serde_json + SQLite's own
 //! affinity rules) or are written out by hand; none comes from the code under test.
 
-mod oracle;
-mod util;
+use crate::{oracle, util};
 
 use std::path::Path;
 
@@ -12,8 +11,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use rusqlite::types::Value;
 
-use oracle::{Expected, ExpectedBad, ExpectedRow, Options, RAW_CAP};
-use util::{Db, Dir, numbers_in};
+use crate::oracle::{Expected, ExpectedBad, ExpectedRow, Options, RAW_CAP};
+use crate::util::{Db, Dir, numbers_in};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

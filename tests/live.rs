@@ -6,8 +6,7 @@
 //! database with the independent oracle in `tests/oracle` (or with values written out by hand).
 //! Waits poll a condition with a generous deadline; nothing asserts on speed.
 
-mod oracle;
-mod util;
+use crate::{oracle, util};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use util::{
+use crate::util::{
     DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_live_stats_line,
     assert_matches, generate, try_counts, try_open, wait_all, wait_counts,
 };

@@ -38,7 +38,7 @@ stop_pid() { # pid: SIGTERM, then SIGKILL after 10 s
 copy_binaries() {
     if [[ -z $bin_dir ]]; then
         say "cargo build --release"
-        cargo build --release --quiet
+        cargo build --release --quiet --workspace
         bin_dir=$root/target/release
     fi
     mkdir -p "$bin"

@@ -17,8 +17,6 @@
 //! merely balanced; `serde_json` requires it to be valid JSON. Generated data only holds valid
 //! nested values, and handwritten tests cover the balanced-but-invalid case separately.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};

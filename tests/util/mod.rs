@@ -4,8 +4,6 @@
 //! runs (live mode, faults), a running `ingestor` ([`Proc`]) with helpers to grow its input and
 //! wait on its database.
 
-#![allow(dead_code)]
-
 mod follow;
 mod process;
 
@@ -24,8 +22,6 @@ use rusqlite::{Connection, OpenFlags};
 
 /// Path of the binary under test.
 pub const INGESTOR: &str = env!("CARGO_BIN_EXE_ingestor");
-/// Path of the test-data generator.
-pub const SSE_GEN: &str = env!("CARGO_BIN_EXE_sse-gen");
 
 /// No single child process of a test may run longer than this; a hang becomes a failure.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -90,18 +86,24 @@ impl Dir {
         self.path(name).exists()
     }
 
-    /// Runs `sse-gen ARGS --out name` and returns the path of the generated file.
+    /// Generates as `sse-gen ARGS --out name` would (in-process) and returns the path of the
+    /// generated file. Relative paths in `args` (such as `--labels`) are inside the directory.
     pub fn generate(&self, name: &str, args: &[&str]) -> PathBuf {
         let p = self.path(name);
-        let mut cmd = Command::new(SSE_GEN);
-        cmd.args(args).arg("--out").arg(&p).current_dir(self.root());
-        let out = run_with_timeout(cmd, None);
-        assert!(
-            out.status.success(),
-            "sse-gen {args:?} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let args: Vec<std::ffi::OsString> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match i.checked_sub(1).map(|j| args[j]) {
+                Some("--labels") => self.path(a).into_os_string(),
+                _ => a.into(),
+            })
+            .collect();
+        let argv = std::iter::once("sse-gen".into())
+            .chain(args.iter().cloned())
+            .chain(["--out".into(), p.clone().into_os_string()]);
+        if let Err(e) = sse_gen::run_cli(argv) {
+            panic!("sse-gen {args:?} failed: {e:#}");
+        }
         assert!(p.exists(), "sse-gen {args:?} wrote no {}", p.display());
         p
     }
@@ -300,16 +302,6 @@ fn assert_exit_not_signal(what: &str, status: ExitStatus) {
 #[cfg(not(unix))]
 fn assert_exit_not_signal(_what: &str, _status: ExitStatus) {}
 
-fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
-    let what = format!("{cmd:?}");
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    } else {
-        cmd.stdin(Stdio::null());
-    }
-    run_with_timeout_cmd(&mut cmd, stdin, &what)
-}
-
 /// Spawns `cmd`, feeds stdin, collects stdout/stderr, and kills it after [`CHILD_TIMEOUT`].
 fn run_with_timeout_cmd(cmd: &mut Command, stdin: Option<Vec<u8>>, what: &str) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -435,20 +427,6 @@ impl SseRow {
             ("metadata", &self.metadata),
             ("line", &self.line),
         ]
-    }
-
-    /// A column by name.
-    pub fn get(&self, name: &str) -> &Value {
-        match name {
-            "extra" => &self.extra,
-            _ => {
-                self.plain_columns()
-                    .into_iter()
-                    .find(|(n, _)| *n == name)
-                    .unwrap_or_else(|| panic!("no column {name}"))
-                    .1
-            }
-        }
     }
 }
 

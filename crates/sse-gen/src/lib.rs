@@ -3096,8 +3096,22 @@ fn run<W: Write>(
     }
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// What one generation wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub lines: u64,
+    pub bytes: u64,
+    pub adversarial: u64,
+}
+
+/// Runs the generator with command-line arguments (`args[0]` is the program name), as the
+/// `sse-gen` binary does; tests call it in-process instead of spawning the binary.
+pub fn run_cli<I, T>(args: I) -> Result<Written>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
     let amount = match (cli.lines, cli.bytes) {
         (Some(n), _) => Amount::Lines(n),
         (None, Some(b)) => Amount::Bytes(b),
@@ -3141,11 +3155,11 @@ fn main() -> Result<()> {
     if let Some(l) = labels.as_mut() {
         l.flush().context("writing labels")?;
     }
-    eprintln!(
-        "sse-gen: {} lines, {} bytes, {} adversarial",
-        summary.lines, sink.bytes, summary.adversarial
-    );
-    Ok(())
+    Ok(Written {
+        lines: summary.lines,
+        bytes: sink.bytes,
+        adversarial: summary.adversarial,
+    })
 }
 
 #[cfg(test)]
