@@ -20,7 +20,10 @@ fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
-    match ingestor::run::run(&Config::from_args(args)) {
+    let ran = Config::from_args(args)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| ingestor::run::run(&config));
+    match ran {
         Ok(()) => ExitCode::Success.into(),
         Err(e) => {
             eprintln!("ingestor: {e:#}");
