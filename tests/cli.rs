@@ -8,7 +8,7 @@ mod util;
 use std::process::{ExitStatus, Output};
 use std::time::Duration;
 
-use util::{DB, Dir, INPUT, ProcBuilder};
+use util::{DB, Dir, INPUT, ProcBuilder, wait_counts};
 
 const LINE: &str = "{\"event\":\"a\"}\n";
 
@@ -278,4 +278,88 @@ fn help_states_units_and_ranges() {
         }
         assert!(!help.contains(" MB"), "`ingestor {flag}` says MB:\n{help}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hand-over: the re-executed process gets the same (valid) settings
+
+/// The arguments of `p` as `/proc` shows them, one per element.
+#[cfg(target_os = "linux")]
+fn argv_of(p: &util::Proc) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{}/cmdline", p.pid)).expect("cmdline");
+    raw.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// The value of `--name` in `argv`, given as `--name=V` or `--name V`.
+#[cfg(target_os = "linux")]
+fn value_of<'a>(argv: &'a [String], name: &str) -> Option<&'a str> {
+    let attached = format!("{name}=");
+    argv.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix(&attached) {
+            Some(value) => Some(value),
+            None if a == name => argv.get(i + 1).map(String::as_str),
+            None => None,
+        })
+}
+
+// Linux only: it reads the re-executed command line from /proc/PID/cmdline.
+#[cfg(target_os = "linux")]
+#[test]
+fn follow_hands_over_validated_flags() {
+    let dir = Dir::new();
+    dir.create(INPUT, LINE);
+    let flags = [
+        "--rss-budget-mb",
+        "16",
+        "--live-cache-mb",
+        "3",
+        "--batch-rows",
+        "7",
+        "--historical-cache-mb",
+        "5",
+        "--idle-secs",
+        "0.5",
+        "--max-line-bytes",
+        "1000",
+    ];
+    let mut args = vec!["--follow"];
+    args.extend_from_slice(&flags);
+    let mut p = util::Proc::follow(&dir, &args);
+    assert_eq!(p.wait_exec(), LINE.len() as u64);
+    let argv = argv_of(&p);
+    for pair in flags.chunks(2) {
+        assert_eq!(
+            value_of(&argv, pair[0]),
+            Some(pair[1]),
+            "the live process lost {} {}: {argv:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    // The live process took them: it runs and follows.
+    dir.append(INPUT, LINE);
+    wait_counts(&mut p, &dir.path(DB), 2, 0);
+    p.stop_with(libc::SIGTERM);
+}
+
+/// A path that starts with `-` is handed over as a path, not read as a flag by the new
+/// process (which would then refuse its command line and end live mode).
+#[test]
+fn follow_hands_over_a_path_that_looks_like_a_flag() {
+    let dir = Dir::new();
+    let input = "-in.jsonl";
+    dir.create(input, LINE);
+    let mut p = ProcBuilder::new(
+        &dir,
+        &[&format!("--input={input}"), "--db=-out.db", "--follow"],
+    )
+    .spawn();
+    assert_eq!(p.wait_exec(), LINE.len() as u64);
+    dir.append(input, LINE);
+    wait_counts(&mut p, &dir.path("-out.db"), 2, 0);
+    p.stop_with(libc::SIGTERM);
 }
