@@ -1,4 +1,9 @@
 //! Command-line flags as the user types them; [`crate::config`] resolves them.
+//!
+//! Numeric flags are taken here as the text given and turned into numbers in
+//! [`crate::config::Config::from_args`], the one place that checks them: every
+//! value outside its range (which each flag's help states) is refused there
+//! with one line naming the flag. clap checks only which flags go together.
 
 use std::path::PathBuf;
 
@@ -12,6 +17,8 @@ Examples:
       backfill, then keep following it in live mode (Ctrl-C to stop)
   tail -F ~/centralized-logs/claude/sse_lines.jsonl | ingestor --db claude.db
       the same from a pipe
+
+The -mb flags are in MiB (1 MiB = 1,048,576 bytes).
 
 Exit status: 0 done (also after SIGINT/SIGTERM, once what was read is committed),
 1 the run failed (one line on stderr says why), 2 bad usage.";
@@ -38,13 +45,23 @@ pub struct Args {
     #[arg(long)]
     pub from_scratch: bool,
 
-    /// SQLite page cache for the backfill, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 8)]
-    pub historical_cache_mb: u64,
+    /// SQLite page cache for the backfill, in MiB (1 to 65536).
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value = "8",
+        allow_negative_numbers = true
+    )]
+    pub historical_cache_mb: String,
 
-    /// Lines per transaction during the backfill.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_rows: u64,
+    /// Lines per transaction during the backfill (1 to 10000000).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "100000",
+        allow_negative_numbers = true
+    )]
+    pub batch_rows: String,
 
     /// Keep following the input after its end: historical mode catches up,
     /// then the process re-executes itself in live mode (small memory, WAL,
@@ -54,40 +71,67 @@ pub struct Args {
     pub follow: bool,
 
     /// Start reading the input at this byte offset (a line start) instead of
-    /// resuming where the last run stopped.
-    #[arg(long, value_name = "BYTES", conflicts_with_all = ["start_at_end", "from_scratch"])]
-    pub start_offset: Option<u64>,
+    /// resuming where the last run stopped; needs --input FILE. In bytes (0 to
+    /// 9223372036854775807).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        allow_negative_numbers = true,
+        conflicts_with_all = ["start_at_end", "from_scratch"]
+    )]
+    pub start_offset: Option<String>,
 
     /// Start a new source at the end of the input's last complete line,
-    /// skipping what is already there.
+    /// skipping what is already there; needs --input FILE.
     #[arg(long, conflicts_with = "from_scratch")]
     pub start_at_end: bool,
 
-    /// SQLite page cache in live mode, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 2)]
-    pub live_cache_mb: u64,
+    /// SQLite page cache in live mode, in MiB (1 to 4096, and at most
+    /// --rss-budget-mb minus 6).
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value = "2",
+        allow_negative_numbers = true
+    )]
+    pub live_cache_mb: String,
 
     /// Follow in live mode from the start, without a historical phase and
     /// without re-executing (what the re-executed process runs with).
-    #[arg(long)]
+    // --from-scratch builds a new database beside the old one, which live
+    // mode never does: together they would add the input a second time.
+    #[arg(long, conflicts_with = "from_scratch")]
     pub no_exec_live: bool,
 
-    /// Resident memory allowed in live mode, in MiB: above it the process
-    /// frees what it can, and re-executes itself at the committed offset when
-    /// following a file.
-    #[arg(long, value_name = "MIB", default_value_t = 12)]
-    pub rss_budget_mb: u64,
+    /// Resident memory allowed in live mode, in MiB (8 to 65536, and at least
+    /// --live-cache-mb plus 6): above it the process frees what it can, and
+    /// re-executes itself at the committed offset when following a file. The
+    /// live process needs about 5 MiB besides its page cache: a smaller budget
+    /// would have it free memory and re-execute over and over.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value = "12",
+        allow_negative_numbers = true
+    )]
+    pub rss_budget_mb: String,
 
-    /// Seconds without data on standard input before switching to live mode.
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
-    pub idle_secs: f64,
+    /// Seconds without data on standard input before switching to live mode
+    /// (0.01 to 86400).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "3",
+        allow_negative_numbers = true
+    )]
+    pub idle_secs: String,
 
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
 
     /// Lines longer than this go to bad_lines with their first MiB (testing aid;
-    /// the default is what one SQLite value can hold).
-    #[arg(long, value_name = "BYTES", hide = true)]
-    pub max_line_bytes: Option<usize>,
+    /// the default is what one SQLite value can hold). In bytes (2 to 998951424).
+    #[arg(long, value_name = "BYTES", hide = true, allow_negative_numbers = true)]
+    pub max_line_bytes: Option<String>,
 }

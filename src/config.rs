@@ -1,11 +1,19 @@
 //! The resolved settings a run works from, derived once from the flags.
+//!
+//! This is the one place that checks what the user asked for: each numeric
+//! flag against its range ([`Bounds`]), and the rules between flags that need
+//! their values (clap checks only which flags may go together). A refusal is a
+//! [`UsageError`] (exit status 2) of one line, before anything is opened.
 
+use std::fmt::Display;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cli::Args;
 use crate::db::Tuning;
+use crate::exit::UsageError;
 
 /// SQLite's default SQLITE_MAX_LENGTH bounds one value *and* one row record;
 /// the margin leaves room for the row's other columns.
@@ -13,6 +21,103 @@ pub const SQLITE_MAX_VALUE: usize = 1_000_000_000 - (1 << 20);
 
 /// Fixed when a database is created. See README "Settings" for the measurement.
 pub const PAGE_SIZE: u32 = 16384;
+
+/// The values one numeric flag accepts, inclusive. Its help in [`crate::cli`]
+/// states the same range (a test keeps the two in step).
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds<T> {
+    pub flag: &'static str,
+    pub min: T,
+    pub max: T,
+    pub unit: &'static str,
+}
+
+pub const HISTORICAL_CACHE_MIB: Bounds<u64> = Bounds {
+    flag: "--historical-cache-mb",
+    min: 1,
+    max: 65536,
+    unit: "MiB",
+};
+
+/// A batch is also cut by its size in bytes, so a large count costs memory
+/// only with many small lines; past ten million the commits are so rare that
+/// a crash loses minutes of work for no measurable gain.
+pub const BATCH_ROWS: Bounds<u64> = Bounds {
+    flag: "--batch-rows",
+    min: 1,
+    max: 10_000_000,
+    unit: "lines",
+};
+
+/// Offsets are stored as SQLite integers (signed 64-bit).
+pub const START_OFFSET: Bounds<u64> = Bounds {
+    flag: "--start-offset",
+    min: 0,
+    max: i64::MAX as u64,
+    unit: "bytes",
+};
+
+pub const LIVE_CACHE_MIB: Bounds<u64> = Bounds {
+    flag: "--live-cache-mb",
+    min: 1,
+    max: 4096,
+    unit: "MiB",
+};
+
+/// The floor is [`LIVE_OWN_MIB`] plus the default live cache: below what the
+/// live process needs at rest, it would free memory and re-execute in a loop.
+pub const RSS_BUDGET_MIB: Bounds<u64> = Bounds {
+    flag: "--rss-budget-mb",
+    min: 8,
+    max: 65536,
+    unit: "MiB",
+};
+
+/// What the live process needs besides its SQLite page cache: measured
+/// 4.75 MiB at rest (VmRSS right after the exec, default settings), plus a
+/// margin for the read buffer and the allocator.
+pub const LIVE_OWN_MIB: u64 = 6;
+
+/// Finite, and long enough not to end a backfill between two writes of a
+/// busy pipe.
+pub const IDLE_SECS: Bounds<f64> = Bounds {
+    flag: "--idle-secs",
+    min: 0.01,
+    max: 86_400.0,
+    unit: "seconds",
+};
+
+/// `{}` is the shortest line that can be a row; above [`SQLITE_MAX_VALUE`]
+/// SQLite cannot store the line.
+pub const MAX_LINE_BYTES: Bounds<usize> = Bounds {
+    flag: "--max-line-bytes",
+    min: 2,
+    max: SQLITE_MAX_VALUE,
+    unit: "bytes",
+};
+
+impl<T: FromStr + PartialOrd + Display + Copy> Bounds<T> {
+    /// The value `raw` stands for, if it is one of ours. A NaN compares false
+    /// with both ends, so it is refused with the infinities.
+    pub fn parse(&self, raw: &str) -> Result<T, UsageError> {
+        raw.parse::<T>()
+            .ok()
+            .filter(|v| *v >= self.min && *v <= self.max)
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "invalid value {raw:?} for {}: expected {} {}",
+                    self.flag,
+                    self.range(),
+                    self.unit
+                ))
+            })
+    }
+
+    /// The range as the flag's help and its error state it.
+    pub fn range(&self) -> String {
+        format!("{} to {}", self.min, self.max)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -35,6 +140,7 @@ pub struct Config {
     /// Go live at once, without a historical phase or a re-exec.
     pub live_only: bool,
     pub live: Tuning,
+    /// In bytes (the flag is in MiB).
     pub rss_budget: u64,
     /// Standard input idle time that ends the historical phase.
     pub idle: Duration,
@@ -43,20 +149,60 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_args(args: Args) -> Config {
+    /// Resolves and checks the flags; refuses a value out of its range or a
+    /// combination that cannot work, naming the flag.
+    pub fn from_args(args: Args) -> Result<Config, UsageError> {
         let input = args.input.filter(|p| p.as_os_str() != "-");
-        Config {
+        let historical_cache_mib = HISTORICAL_CACHE_MIB.parse(&args.historical_cache_mb)?;
+        let batch_rows = BATCH_ROWS.parse(&args.batch_rows)?;
+        let start_offset = args
+            .start_offset
+            .as_deref()
+            .map(|raw| START_OFFSET.parse(raw))
+            .transpose()?;
+        let live_cache_mib = LIVE_CACHE_MIB.parse(&args.live_cache_mb)?;
+        let rss_budget_mib = RSS_BUDGET_MIB.parse(&args.rss_budget_mb)?;
+        let idle_secs = IDLE_SECS.parse(&args.idle_secs)?;
+        let max_line_flag = args
+            .max_line_bytes
+            .as_deref()
+            .map(|raw| MAX_LINE_BYTES.parse(raw))
+            .transpose()?;
+
+        if input.is_none() {
+            let refused = if start_offset.is_some() {
+                Some((START_OFFSET.flag, "no offsets to seek to"))
+            } else {
+                args.start_at_end
+                    .then_some(("--start-at-end", "no end to start from"))
+            };
+            if let Some((flag, why)) = refused {
+                return Err(UsageError(format!(
+                    "{flag} needs --input FILE (standard input has {why})"
+                )));
+            }
+        }
+        // A cache the budget cannot hold would be shed as soon as it fills.
+        if rss_budget_mib < live_cache_mib + LIVE_OWN_MIB {
+            return Err(UsageError(format!(
+                "--rss-budget-mb {rss_budget_mib} is too small for --live-cache-mb \
+                 {live_cache_mib}: the budget must be at least the cache plus {LIVE_OWN_MIB} \
+                 MiB for the rest of the live process"
+            )));
+        }
+
+        Ok(Config {
             input,
             db: args.db,
             from_scratch: args.from_scratch,
             new_db: Tuning {
-                cache_mb: args.historical_cache_mb.max(1),
+                cache_mb: historical_cache_mib,
                 page_size: PAGE_SIZE,
                 journal: "OFF",
                 synchronous: "OFF",
             },
             historical: Tuning {
-                cache_mb: args.historical_cache_mb.max(1),
+                cache_mb: historical_cache_mib,
                 page_size: PAGE_SIZE,
                 journal: "DELETE",
                 // NORMAL syncs the rollback journal before the database is
@@ -65,26 +211,201 @@ impl Config {
                 // (1.4 -> 1.8 s, ~8% of load + indexes).
                 synchronous: "NORMAL",
             },
-            batch_rows: args.batch_rows,
-            max_line: args
-                .max_line_bytes
-                .unwrap_or(SQLITE_MAX_VALUE)
-                .min(SQLITE_MAX_VALUE),
+            batch_rows,
+            max_line: max_line_flag.unwrap_or(SQLITE_MAX_VALUE),
             progress: !args.quiet && std::io::stderr().is_terminal(),
             quiet: args.quiet,
             follow: args.follow,
-            start_offset: args.start_offset,
+            start_offset,
             start_at_end: args.start_at_end,
             live_only: args.no_exec_live,
             live: Tuning {
-                cache_mb: args.live_cache_mb.max(1),
+                cache_mb: live_cache_mib,
                 page_size: PAGE_SIZE,
                 journal: "WAL",
                 synchronous: "NORMAL",
             },
-            rss_budget: args.rss_budget_mb.max(1) << 20,
-            idle: Duration::from_secs_f64(args.idle_secs.clamp(0.01, 86_400.0)),
-            max_line_flag: args.max_line_bytes,
+            rss_budget: rss_budget_mib << 20,
+            idle: Duration::from_secs_f64(idle_secs),
+            max_line_flag,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn config(flags: &[&str]) -> Result<Config, UsageError> {
+        let argv = ["ingestor", "--input", "in.jsonl", "--db", "out.db"];
+        let args = Args::try_parse_from(argv.iter().chain(flags)).expect("clap accepts");
+        Config::from_args(args)
+    }
+
+    /// The help of `flag`, as `--help` shows it.
+    fn help_of(flag: &str) -> String {
+        let cmd = Args::command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == flag.strip_prefix("--"))
+            .unwrap_or_else(|| panic!("no flag {flag}"));
+        arg.get_help().expect("help").to_string()
+    }
+
+    fn check_help<T: FromStr + PartialOrd + Display + Copy>(b: Bounds<T>) {
+        let help = help_of(b.flag);
+        assert!(
+            help.contains(&b.range()),
+            "the help of {} does not state its range {}: {help:?}",
+            b.flag,
+            b.range()
+        );
+        assert!(
+            help.to_lowercase().contains(&b.unit.to_lowercase()),
+            "the help of {} does not state its unit {}: {help:?}",
+            b.flag,
+            b.unit
+        );
+    }
+
+    #[test]
+    fn every_numeric_flag_states_its_range_and_unit() {
+        check_help(HISTORICAL_CACHE_MIB);
+        check_help(BATCH_ROWS);
+        check_help(START_OFFSET);
+        check_help(LIVE_CACHE_MIB);
+        check_help(RSS_BUDGET_MIB);
+        check_help(IDLE_SECS);
+        check_help(MAX_LINE_BYTES);
+        let numeric = Args::command()
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values())
+            .filter(|a| !matches!(a.get_id().as_str(), "input" | "db"))
+            .count();
+        assert_eq!(numeric, 7, "a numeric flag without Bounds");
+    }
+
+    #[test]
+    fn edges_are_accepted() {
+        let c = config(&[
+            "--historical-cache-mb=65536",
+            "--batch-rows=1",
+            "--start-offset=0",
+            "--live-cache-mb=1",
+            "--rss-budget-mb=8",
+            "--idle-secs=0.01",
+            "--max-line-bytes=2",
+        ])
+        .expect("lower edges");
+        assert_eq!(c.historical.cache_mb, 65536);
+        assert_eq!(c.new_db.cache_mb, 65536);
+        assert_eq!(c.batch_rows, 1);
+        assert_eq!(c.start_offset, Some(0));
+        assert_eq!(c.live.cache_mb, 1);
+        assert_eq!(c.rss_budget, 8 * 1024 * 1024);
+        assert_eq!(c.idle, Duration::from_millis(10));
+        assert_eq!((c.max_line, c.max_line_flag), (2, Some(2)));
+
+        let c = config(&[
+            "--batch-rows=10000000",
+            "--start-offset=9223372036854775807",
+            "--live-cache-mb=4096",
+            "--rss-budget-mb=65536",
+            "--idle-secs=86400",
+            "--max-line-bytes=998951424",
+        ])
+        .expect("upper edges");
+        assert_eq!(c.start_offset, Some(i64::MAX as u64));
+        assert_eq!(c.rss_budget, 1 << 36);
+        assert_eq!(c.idle, Duration::from_secs(86_400));
+        assert_eq!(c.max_line, SQLITE_MAX_VALUE);
+    }
+
+    #[test]
+    fn defaults_are_in_range() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.historical.cache_mb, 8);
+        assert_eq!(c.batch_rows, 100_000);
+        assert_eq!(c.live.cache_mb, 2);
+        assert_eq!(c.rss_budget, 12 << 20);
+        assert_eq!(c.idle, Duration::from_secs(3));
+        assert_eq!((c.max_line, c.max_line_flag), (SQLITE_MAX_VALUE, None));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_flag_and_range() {
+        let cases: &[(&str, &[&str], &str)] = &[
+            (
+                "--historical-cache-mb",
+                &["0", "-1", "65537", "nan", "8.5", ""],
+                "1 to 65536 MiB",
+            ),
+            (
+                "--batch-rows",
+                &["0", "-5", "10000001", "1e3", "abc"],
+                "1 to 10000000 lines",
+            ),
+            (
+                "--start-offset",
+                &["-1", "9223372036854775808", "inf"],
+                "bytes",
+            ),
+            ("--live-cache-mb", &["0", "-1", "4097"], "1 to 4096 MiB"),
+            (
+                "--rss-budget-mb",
+                &["0", "1", "7", "-1", "65537", "nan"],
+                "8 to 65536 MiB",
+            ),
+            (
+                "--idle-secs",
+                &[
+                    "nan", "NaN", "inf", "-inf", "infinity", "-1", "0", "0.009", "86400.5", "1e300",
+                ],
+                "0.01 to 86400 seconds",
+            ),
+            (
+                "--max-line-bytes",
+                &["0", "1", "998951425", "ten"],
+                "2 to 998951424 bytes",
+            ),
+        ];
+        for (flag, values, range) in cases {
+            for value in *values {
+                let given = format!("{flag}={value}");
+                let err = config(&[&given]).expect_err(&given).to_string();
+                assert!(
+                    err.contains(flag) && err.contains(range) && !err.contains('\n'),
+                    "{given}: {err:?}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn offsets_need_a_file() {
+        for input in [&[][..], &["--input", "-"]] {
+            for (flags, named) in [
+                (&["--start-offset", "0"][..], "--start-offset"),
+                (&["--start-at-end"], "--start-at-end"),
+            ] {
+                let argv = ["ingestor", "--db", "out.db"];
+                let args = Args::try_parse_from(argv.iter().chain(input).chain(flags))
+                    .expect("clap accepts");
+                let err = Config::from_args(args).expect_err("no file").to_string();
+                assert!(err.contains(named) && err.contains("--input"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_budget_must_hold_the_live_cache() {
+        let err = config(&["--rss-budget-mb=8", "--live-cache-mb=3"])
+            .expect_err("cache too big")
+            .to_string();
+        assert!(err.contains("--rss-budget-mb 8") && err.contains("--live-cache-mb 3"));
+        config(&["--rss-budget-mb=9", "--live-cache-mb=3"]).expect("fits");
+        config(&["--rss-budget-mb=4102", "--live-cache-mb=4096"]).expect("fits");
     }
 }

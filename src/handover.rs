@@ -3,6 +3,7 @@
 //! backfill touched (page cache, batches, allocator arenas) is really gone,
 //! which no amount of freeing in-process guarantees.
 
+use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -38,29 +39,127 @@ pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
 }
 
 fn exec(config: &Config, offset: u64) -> anyhow::Error {
-    let Some(input) = &config.input else {
+    if config.input.is_none() {
         return anyhow!("standard input cannot be handed to a new process");
-    };
+    }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return anyhow!(e).context("cannot find this program to re-execute it"),
     };
-    let mut cmd = Command::new(exe);
-    cmd.arg("--input")
-        .arg(input)
-        .arg("--db")
-        .arg(&config.db)
-        .args(["--follow", "--no-exec-live", "--start-offset"])
-        .arg(offset.to_string())
-        .arg("--live-cache-mb")
-        .arg(config.live.cache_mb.to_string())
-        .arg("--rss-budget-mb")
-        .arg((config.rss_budget >> 20).to_string());
+    let err = Command::new(exe).args(live_args(config, offset)).exec();
+    anyhow!(err).context("cannot re-execute into live mode")
+}
+
+/// The flags of the live process: the same settings, resolved again by the
+/// new process through the same checks. Each value is attached with `=`, so
+/// that a path starting with `-` is not read as a flag.
+fn live_args(config: &Config, offset: u64) -> Vec<OsString> {
+    fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
+        let mut arg = OsString::from(format!("--{name}="));
+        arg.push(value);
+        arg
+    }
+    let mut args = Vec::with_capacity(12);
+    if let Some(input) = &config.input {
+        args.push(flag("input", input));
+    }
+    args.push(flag("db", &config.db));
+    args.extend(["--follow", "--no-exec-live"].map(OsString::from));
+    args.push(flag("start-offset", offset.to_string()));
+    // The backfill's settings too: a run resolves all of them, and the live
+    // process must not start from other values than the ones it was given.
+    args.push(flag(
+        "historical-cache-mb",
+        config.historical.cache_mb.to_string(),
+    ));
+    args.push(flag("batch-rows", config.batch_rows.to_string()));
+    args.push(flag("idle-secs", config.idle.as_secs_f64().to_string()));
+    args.push(flag("live-cache-mb", config.live.cache_mb.to_string()));
+    args.push(flag("rss-budget-mb", (config.rss_budget >> 20).to_string()));
     if let Some(max) = config.max_line_flag {
-        cmd.arg("--max-line-bytes").arg(max.to_string());
+        args.push(flag("max-line-bytes", max.to_string()));
     }
     if config.quiet {
-        cmd.arg("--quiet");
+        args.push("--quiet".into());
     }
-    anyhow!(cmd.exec()).context("cannot re-execute into live mode")
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Args;
+
+    fn resolve(argv: impl IntoIterator<Item = OsString>) -> Config {
+        let args = Args::try_parse_from(argv).expect("clap accepts");
+        Config::from_args(args).expect("valid")
+    }
+
+    /// The live process resolves the forwarded flags to the settings the
+    /// backfill had, whatever they were, paths that look like flags included.
+    #[test]
+    fn the_live_process_gets_the_same_settings() {
+        let settings: &[&[&str]] = &[
+            &[],
+            &["--quiet", "--from-scratch"],
+            &[
+                "--historical-cache-mb=65536",
+                "--batch-rows=1",
+                "--live-cache-mb=4096",
+                "--rss-budget-mb=65536",
+                "--idle-secs=0.01",
+                "--max-line-bytes=2",
+            ],
+            &[
+                "--live-cache-mb=1",
+                "--rss-budget-mb=8",
+                "--idle-secs=86400",
+                "--batch-rows=10000000",
+                "--max-line-bytes=998951424",
+            ],
+            &[
+                "--idle-secs=0.123456789",
+                "--rss-budget-mb=16",
+                "--live-cache-mb=3",
+            ],
+            &["--start-at-end"],
+            &["--start-offset=99"],
+        ];
+        for input in ["in.jsonl", "-in.jsonl", "--db", "a dir/in=x.jsonl"] {
+            for db in ["out.db", "-", "--input"] {
+                for extra in settings {
+                    let given: Vec<OsString> = ["ingestor", "--follow"]
+                        .into_iter()
+                        .map(OsString::from)
+                        .chain([format!("--input={input}"), format!("--db={db}")].map(Into::into))
+                        .chain(extra.iter().map(OsString::from))
+                        .collect();
+                    let what = format!("{given:?}");
+                    let before = resolve(given);
+                    let after = resolve(
+                        std::iter::once(OsString::from("ingestor")).chain(live_args(&before, 1234)),
+                    );
+                    assert_eq!(after.input, before.input, "{what}");
+                    assert_eq!(after.db, before.db, "{what}");
+                    assert_eq!(after.start_offset, Some(1234), "{what}");
+                    assert!(after.follow && after.live_only, "{what}");
+                    assert!(!after.from_scratch && !after.start_at_end, "{what}");
+                    assert_eq!(after.quiet, before.quiet, "{what}");
+                    assert_eq!(after.live.cache_mb, before.live.cache_mb, "{what}");
+                    assert_eq!(after.rss_budget, before.rss_budget, "{what}");
+                    assert_eq!(
+                        after.historical.cache_mb, before.historical.cache_mb,
+                        "{what}"
+                    );
+                    assert_eq!(after.new_db.cache_mb, before.new_db.cache_mb, "{what}");
+                    assert_eq!(after.batch_rows, before.batch_rows, "{what}");
+                    assert_eq!(after.idle, before.idle, "{what}");
+                    assert_eq!(after.max_line, before.max_line, "{what}");
+                    assert_eq!(after.max_line_flag, before.max_line_flag, "{what}");
+                }
+            }
+        }
+    }
 }

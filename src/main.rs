@@ -1,35 +1,33 @@
-use std::process::ExitCode;
-
 use clap::Parser;
-use clap::error::ErrorKind;
 
 use ingestor::cli::Args;
 use ingestor::config::Config;
+use ingestor::exit::ExitCode;
 
 /// Exit codes: 0 done, 1 the run failed (input, database, disk), 2 bad usage.
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            // clap's own report spans several lines; keep its first, the cause.
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "ingestor: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
+            // clap's own report, whole: what is wrong with which argument and
+            // the usage line (or the help or version asked for, on stdout).
+            let _ = e.print();
+            let code = if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Success
+            };
+            return code.into();
         }
     };
-    match ingestor::run::run(&Config::from_args(args)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let ran = Config::from_args(args)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| ingestor::run::run(&config));
+    match ran {
+        Ok(()) => ExitCode::Success.into(),
         Err(e) => {
             eprintln!("ingestor: {e:#}");
-            ingestor::exit::ExitCode::of_error(&e).into()
+            ExitCode::of_error(&e).into()
         }
     }
 }
