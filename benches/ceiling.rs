@@ -74,7 +74,8 @@ fn main() -> anyhow::Result<()> {
     }
     let config = ingestor::config::Config::from_args(clap::Parser::parse_from([
         "ingestor", "--db", "unused",
-    ]));
+    ]))
+    .expect("the default flags are valid");
     let conn = db::open(&db_path, &config.new_db)?;
     conn.execute_batch(&load_sql)?;
     let started = Instant::now();

@@ -2,13 +2,12 @@
 //! which range, exit status 2, nothing written), what `--help` states, and the flags the
 //! hand-over to live mode passes to the re-executed process.
 
-mod oracle;
-mod util;
+use crate::util;
 
 use std::process::{ExitStatus, Output};
 use std::time::Duration;
 
-use util::{DB, Dir, INPUT, ProcBuilder, wait_counts};
+use crate::util::{DB, Dir, INPUT, ProcBuilder, wait_counts};
 
 const LINE: &str = "{\"event\":\"a\"}\n";
 

@@ -5,11 +5,13 @@
 //! - `historical`: one-shot backfills, resumes, the contract against the oracle;
 //! - `live`: following files and pipes, rotation, the hand-over to live mode;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
+//! - `cli`: flags, their ranges and the hand-over of settings;
 //! - `crash`: the kill -9 campaign (Linux).
 
 mod oracle;
 mod util;
 
+mod cli;
 mod crash;
 mod faults;
 mod historical;
