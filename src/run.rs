@@ -15,7 +15,7 @@ use crate::live::{self, End, LIVE_READ_BUFFER};
 use crate::mem;
 use crate::pipeline::{self, Ending, READ_BUFFER};
 use crate::reader::{Framing, LineReader, Rewritten};
-use crate::report::{self, Progress, Stats};
+use crate::report::{self, Progress, Reach, Stats};
 use crate::signals;
 use crate::source::{self, Input, Start};
 
@@ -110,7 +110,7 @@ fn run_once(config: &Config) -> Result<()> {
     let progress = Progress::new(config.progress, opened.remaining);
     let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let builder = Builder::new(config.max_line);
-    let loaded = pipeline::load(
+    let mut loaded = pipeline::load(
         &conn,
         source_id,
         reader,
@@ -130,6 +130,7 @@ fn run_once(config: &Config) -> Result<()> {
         stats.index = indexing.elapsed();
     }
     progress.finish();
+    let reach = reach(&mut loaded);
 
     let to_live = match loaded.ending {
         Ending::Idle => true,
@@ -167,8 +168,22 @@ fn run_once(config: &Config) -> Result<()> {
     };
     match live_conn {
         Some(conn) => switch(config, conn, source_id, loaded.reader, &stats),
-        None => finish(config, &stats),
+        None => finish(config, &stats, reach),
     }
+}
+
+/// How far a backfill got: where a stop left it, and of how many bytes
+/// (the file's size now, as it may have grown).
+fn reach(loaded: &mut pipeline::Loaded<Input>) -> Reach {
+    if loaded.ending != Ending::Stopped {
+        return Reach::Complete;
+    }
+    let offset = loaded.reader.offset();
+    let total = match loaded.reader.get_mut() {
+        Input::File(f) => f.metadata().ok().map(|m| m.len().max(offset)),
+        Input::Stdin(_) => None,
+    };
+    Reach::Stopped { offset, total }
 }
 
 /// Reads the file a rotation moved away to its end (it will not grow: the
@@ -182,7 +197,7 @@ fn finish_rotated(
 ) -> Result<Option<source::Opened>> {
     let progress = Progress::new(config.progress, opened.remaining);
     let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
-    let loaded = pipeline::load(
+    let mut loaded = pipeline::load(
         conn,
         source_id,
         reader,
@@ -192,11 +207,12 @@ fn finish_rotated(
         &progress,
     )?;
     progress.finish();
+    let reach = reach(&mut loaded);
     log(
         config,
         &format!(
             "previous file: {}",
-            report::summary(&loaded.stats, mem::peak_rss())
+            report::summary_of(&loaded.stats, reach, mem::peak_rss())
         ),
     );
     if loaded.ending == Ending::Stopped {
@@ -260,8 +276,8 @@ fn switch(
     log(
         config,
         &format!(
-            "live on standard input, RSS now {:.1} MB",
-            mem::current_rss() as f64 / 1e6
+            "live on standard input, RSS now {:.1} MiB",
+            report::mib(mem::current_rss())
         ),
     );
     go_live(config, conn, source_id, reader)
@@ -338,16 +354,16 @@ fn finish_live(config: &Config, followed: &live::Followed) -> Result<()> {
     log(
         config,
         &format!(
-            "live: {summary}; SQLite heap {:.1} MB (peak {:.1} MB)",
-            heap as f64 / 1e6,
-            heap_peak as f64 / 1e6
+            "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
+            report::mib(heap),
+            report::mib(heap_peak)
         ),
     );
     Ok(())
 }
 
-fn finish(config: &Config, stats: &Stats) -> Result<()> {
-    log(config, &report::summary(stats, mem::peak_rss()));
+fn finish(config: &Config, stats: &Stats, reach: Reach) -> Result<()> {
+    log(config, &report::summary_of(stats, reach, mem::peak_rss()));
     Ok(())
 }
 
