@@ -65,6 +65,170 @@ fn assert_untouched(dir: &Dir, name: &str, before: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Item 7: an index is judged by its definition, not its name
+
+/// `(table, unique, partial, keys)` of an index, keys as `(column or NULL, desc, collation)`.
+type IndexDef = (String, bool, bool, Vec<(Option<String>, bool, String)>);
+
+fn index_definition(conn: &Connection, name: &str) -> IndexDef {
+    let table: String = conn
+        .query_row(
+            "SELECT tbl_name FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("index {name}: {e}"));
+    let (unique, partial) = conn
+        .query_row(
+            "SELECT \"unique\", partial FROM pragma_index_list(?1) WHERE name = ?2",
+            [&table, name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("index_list");
+    let keys = conn
+        .prepare("SELECT name, \"desc\", coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY seqno")
+        .expect("prepare")
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("index_xinfo")
+        .collect::<Result<_, _>>()
+        .expect("keys");
+    (table, unique, partial, keys)
+}
+
+const ALLOWLIST: [(&str, &str); 7] = [
+    ("idx_sse_flow_id", "flow_id"),
+    ("idx_sse_sid", "sid"),
+    ("idx_sse_t", "t"),
+    ("idx_sse_meta_pid", "meta_pid"),
+    ("idx_sse_meta_cwd", "meta_cwd"),
+    ("idx_sse_round", "round"),
+    ("idx_sse_meta_turn_id", "meta_turn_id"),
+];
+
+/// Each allowlisted name re-made by hand as something else (another column, unique, partial,
+/// another collation, descending, an expression, two columns, another table): a run drops each
+/// and builds it right.
+#[test]
+fn allowlisted_index_names_with_other_definitions_are_rebuilt() {
+    let dir = Dir::new();
+    small_input(&dir);
+    ingest(&dir, &[]);
+    dir.db(DB)
+        .open_rw()
+        .execute_batch(
+            "DROP INDEX idx_sse_sid; CREATE INDEX idx_sse_sid ON sse_lines(line);
+             DROP INDEX idx_sse_t; CREATE UNIQUE INDEX idx_sse_t ON sse_lines(t);
+             DROP INDEX idx_sse_round;
+             CREATE INDEX idx_sse_round ON sse_lines(round) WHERE round IS NOT NULL;
+             DROP INDEX idx_sse_meta_cwd;
+             CREATE INDEX idx_sse_meta_cwd ON sse_lines(meta_cwd COLLATE NOCASE);
+             DROP INDEX idx_sse_meta_pid; CREATE INDEX idx_sse_meta_pid ON sse_lines(meta_pid + 0);
+             DROP INDEX idx_sse_flow_id; CREATE INDEX idx_sse_flow_id ON sse_lines(flow_id, line);
+             DROP INDEX idx_sse_meta_turn_id;
+             CREATE INDEX idx_sse_meta_turn_id ON bad_lines(reason);",
+        )
+        .expect("hand-made indexes");
+    ingest(&dir, &[]);
+    let conn = dir.db(DB).open();
+    for (name, column) in ALLOWLIST {
+        assert_eq!(
+            index_definition(&conn, name),
+            (
+                "sse_lines".to_owned(),
+                false,
+                false,
+                vec![(Some(column.to_owned()), false, "BINARY".to_owned())]
+            ),
+            "{name}"
+        );
+    }
+    // A descending one, on the right column, is not the allowlist's either.
+    dir.db(DB)
+        .open_rw()
+        .execute_batch("DROP INDEX idx_sse_sid; CREATE INDEX idx_sse_sid ON sse_lines(sid DESC);")
+        .expect("descending index");
+    ingest(&dir, &[]);
+    assert_eq!(
+        index_definition(&dir.db(DB).open(), "idx_sse_sid").3,
+        vec![(Some("sid".to_owned()), false, "BINARY".to_owned())]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: a database whose contract tables ingestor did not make is refused, untouched
+
+/// Databases with a contract table ingestor did not make: without a version stamp (any of the
+/// three tables, any column order), or stamped but with other columns or a table missing. Each
+/// is refused with one line, and left byte for byte as it was, with no file beside it.
+#[test]
+fn databases_ingestor_did_not_make_are_refused_and_left_alone() {
+    let dir = Dir::new();
+    small_input(&dir);
+    let by_hand = |name: &str, sql: &str| {
+        let conn = Connection::open(dir.path(name)).expect("create");
+        conn.execute_batch(sql).expect(name);
+    };
+    by_hand(
+        "own_sse.db",
+        "CREATE TABLE sse_lines(line TEXT, id INTEGER PRIMARY KEY, event TEXT);
+         INSERT INTO sse_lines(line, event) VALUES ('mine', 'x');",
+    );
+    by_hand(
+        "own_bad.db",
+        "CREATE TABLE Bad_Lines(raw BLOB, why TEXT); INSERT INTO Bad_Lines VALUES (x'00', 'y');",
+    );
+    by_hand(
+        "own_sources.db",
+        "CREATE TABLE ingest_sources(path TEXT, offset INTEGER);",
+    );
+    by_hand(
+        "own_wal.db",
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE sse_lines(id INTEGER PRIMARY KEY, data TEXT);
+         INSERT INTO sse_lines(data) VALUES ('mine');",
+    );
+    // Ingestor's own databases, changed by hand afterwards.
+    let ours_then = |name: &str, sql: &str| {
+        dir.command()
+            .args(["--input", INPUT, "--db", name, "--quiet"])
+            .assert_ok();
+        by_hand(name, sql);
+    };
+    ours_then(
+        "added_column.db",
+        "ALTER TABLE sse_lines ADD COLUMN mine TEXT",
+    );
+    ours_then(
+        "renamed_column.db",
+        "ALTER TABLE bad_lines RENAME COLUMN reason TO why",
+    );
+    ours_then("dropped_table.db", "DROP TABLE bad_lines");
+    ours_then(
+        "view_instead.db",
+        "DROP TABLE ingest_sources; CREATE VIEW ingest_sources AS SELECT 1 AS id",
+    );
+    for (name, names) in [
+        ("own_sse.db", "sse_lines"),
+        ("own_bad.db", "Bad_Lines"),
+        ("own_sources.db", "ingest_sources"),
+        ("own_wal.db", "sse_lines"),
+        ("added_column.db", "sse_lines"),
+        ("renamed_column.db", "bad_lines"),
+        ("dropped_table.db", "bad_lines"),
+        ("view_instead.db", "ingest_sources"),
+    ] {
+        let before = dir.read(name);
+        for args in [&[][..]] {
+            let err = refused(&dir, name, args);
+            eprintln!("{name} {args:?}: {err}");
+            assert!(err.contains(name) && err.contains(names), "{name}: {err}");
+            assert!(err.contains("refusing"), "{name}: {err}");
+            assert_untouched(&dir, name, &before);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Item 13: a stopped backfill says so
 
 /// SIGINT during the backfill of a big file: the run commits what it read and its summary says

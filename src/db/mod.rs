@@ -115,6 +115,93 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
         }
     })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version = inspect(&conn, path)?;
+    let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
+    if fresh {
+        // Only takes effect before the first table exists.
+        conn.pragma_update(None, "page_size", tuning.page_size)?;
+    }
+    apply(&conn, tuning)?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .with_context(|| format!("cannot write the schema into {display}"))?;
+    }
+    drop_misfit_indexes(&conn)?;
+    Ok(conn)
+}
+
+/// Why a database's tables are not ones ingestor made.
+#[derive(Debug)]
+pub enum NotOurs {
+    /// A file without ingestor's version stamp already has an object named
+    /// like one of the contract's tables.
+    Unstamped {
+        kind: String,
+        name: String,
+    },
+    /// A contract table is something else than ingestor's table.
+    Different {
+        table: &'static str,
+        found: String,
+        ours: String,
+    },
+    Missing {
+        table: &'static str,
+        version: i64,
+    },
+}
+
+impl std::fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotOurs::Unstamped { kind, name } => write!(
+                f,
+                "has a {kind} named {name} that ingestor did not create (no ingestor schema \
+                 version)"
+            ),
+            NotOurs::Different { table, found, ours } => write!(
+                f,
+                "has a table {table} that ingestor did not create: {found} instead of ingestor's \
+                 columns ({ours})"
+            ),
+            NotOurs::Missing { table, version } => write!(
+                f,
+                "has ingestor's schema version {version} but no table {table}"
+            ),
+        }
+    }
+}
+
+/// A database that is not ingestor's, refused before anything is written.
+#[derive(Debug)]
+pub struct Refused {
+    path: std::path::PathBuf,
+    why: NotOurs,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: refusing to write into it (give --db another file)",
+            self.path.display(),
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The tables of the contract, in the order SCHEMA creates them.
+const CONTRACT_TABLES: [&str; 3] = ["sse_lines", "bad_lines", "ingest_sources"];
+
+/// Reads the schema version and checks, before anything is written, that the
+/// file is an ingestor database this build can write: not newer, and its
+/// contract tables (if any) made by ingestor.
+fn inspect(conn: &Connection, path: &Path) -> Result<i64> {
+    let display = path.display();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| match e.sqlite_error_code() {
@@ -133,21 +220,87 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
              {SCHEMA_VERSION}: upgrade ingestor"
         );
     }
-    let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
-    if fresh {
-        // Only takes effect before the first table exists.
-        conn.pragma_update(None, "page_size", tuning.page_size)?;
+    if let Some(why) = not_ours(conn, version)? {
+        return Err(Refused {
+            path: path.to_owned(),
+            why,
+        }
+        .into());
     }
-    apply(&conn, tuning)?;
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .with_context(|| format!("cannot write the schema into {display}"))?;
-    }
-    drop_stray_indexes(&conn)?;
-    Ok(conn)
+    Ok(version)
 }
+
+/// Whether the contract's tables in `conn` are ingestor's own: none at all
+/// before the version stamp, exactly ours after it.
+fn not_ours(conn: &Connection, version: i64) -> Result<Option<NotOurs>> {
+    let object = |name: &str| -> rusqlite::Result<Option<(String, String)>> {
+        conn.query_row(
+            "SELECT type, name FROM sqlite_schema WHERE lower(name) = ?1 LIMIT 1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+    };
+    if version == 0 {
+        for table in CONTRACT_TABLES {
+            if let Some((kind, name)) = object(table)? {
+                return Ok(Some(NotOurs::Unstamped { kind, name }));
+            }
+        }
+        return Ok(None);
+    }
+    let reference = Connection::open_in_memory()?;
+    reference.execute_batch(SCHEMA)?;
+    for table in CONTRACT_TABLES {
+        match object(table)? {
+            None => return Ok(Some(NotOurs::Missing { table, version })),
+            Some((kind, _)) if kind != "table" => {
+                return Ok(Some(NotOurs::Different {
+                    table,
+                    found: format!("a {kind}"),
+                    ours: columns(&reference, table)?.join(", "),
+                }));
+            }
+            Some(_) => {}
+        }
+        let (found, ours) = (columns(conn, table)?, columns(&reference, table)?);
+        if found != ours {
+            return Ok(Some(NotOurs::Different {
+                table,
+                found: format!("columns ({})", found.join(", ")),
+                ours: ours.join(", "),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// A table's columns as declared: name, type, constraints, in order.
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
+         FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+    )?
+    .query_map([table], |r| {
+        let mut col = format!("{} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?);
+        if r.get::<_, bool>(2)? {
+            col.push_str(" NOT NULL");
+        }
+        if let Some(d) = r.get::<_, Option<String>>(3)? {
+            col.push_str(" DEFAULT ");
+            col.push_str(&d);
+        }
+        if r.get::<_, i64>(4)? > 0 {
+            col.push_str(" PRIMARY KEY");
+        }
+        if r.get::<_, i64>(5)? != 0 {
+            col.push_str(" HIDDEN");
+        }
+        Ok(col.trim_end().to_owned())
+    })?
+    .collect()
+}
+
 
 fn writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
@@ -206,19 +359,52 @@ fn set_journal_mode(conn: &Connection, mode: &str, wait: bool) -> Result<String>
     }
 }
 
-/// Drops `idx_sse_*` indexes that are not on the allowlist (a large TEXT
-/// index would cripple every insert); other indexes belong to the user.
-fn drop_stray_indexes(conn: &Connection) -> Result<()> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'")?
-        .query_map([], |r| r.get(0))?
+/// Drops every `idx_sse_*` index that is not exactly one of the allowlist
+/// (a large TEXT index would cripple every insert, and a unique or partial
+/// one would change what the contract's name promises); the allowlisted ones
+/// are then built right by [`create_indexes`]. Other indexes are the user's.
+fn drop_misfit_indexes(conn: &Connection) -> Result<()> {
+    let found: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, tbl_name FROM sqlite_schema \
+             WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for name in names {
-        if !INDEXES.iter().any(|(n, _)| *n == name) {
+    for (name, table) in found {
+        let fits = match INDEXES.iter().find(|(n, _)| *n == name) {
+            Some((_, column)) => table == "sse_lines" && plain_index_on(conn, &name, column)?,
+            None => false,
+        };
+        if !fits {
             conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
         }
     }
     Ok(())
+}
+
+/// Whether index `name` of `sse_lines` is what the allowlist means: one key,
+/// the column itself (no expression), ascending, binary collation, neither
+/// unique nor partial.
+fn plain_index_on(conn: &Connection, name: &str, column: &str) -> Result<bool> {
+    let (unique, partial): (bool, bool) = conn.query_row(
+        "SELECT \"unique\", partial FROM pragma_index_list('sse_lines') WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if unique || partial {
+        return Ok(false);
+    }
+    let keys: Vec<(Option<String>, bool, Option<String>)> = conn
+        .prepare(
+            "SELECT name, \"desc\", coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY seqno",
+        )?
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(matches!(
+        keys.as_slice(),
+        [(Some(col), false, Some(coll))] if col == column && coll.eq_ignore_ascii_case("BINARY")
+    ))
 }
 
 /// Whether the allowlisted indexes exist (a completed earlier run built them).
