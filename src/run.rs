@@ -73,7 +73,13 @@ fn run_once(config: &Config) -> Result<()> {
     // stays whole until the new one is. Adding to an existing database uses
     // the journaled settings instead.
     let fresh = config.from_scratch || !config.db.exists();
+    let mut kept = None;
     let (build_path, tuning) = if fresh {
+        // Never replace a database ingestor did not make, nor lose what the
+        // user added to one: it is carried into the rebuild.
+        if config.from_scratch && config.db.exists() {
+            kept = Some(db::user_objects(&config.db)?);
+        }
         let tmp = scratch_path(&config.db);
         remove_db_files(&tmp)?;
         (tmp, &config.new_db)
@@ -128,6 +134,9 @@ fn run_once(config: &Config) -> Result<()> {
         let indexing = Instant::now();
         db::create_indexes(&conn)?;
         stats.index = indexing.elapsed();
+    }
+    if let Some(kept) = &kept {
+        db::recreate_user_objects(&conn, &config.db, kept)?;
     }
     progress.finish();
     let reach = reach(&mut loaded);

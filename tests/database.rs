@@ -218,7 +218,7 @@ fn databases_ingestor_did_not_make_are_refused_and_left_alone() {
         ("view_instead.db", "ingest_sources"),
     ] {
         let before = dir.read(name);
-        for args in [&[][..]] {
+        for args in [&[][..], &["--from-scratch"][..]] {
             let err = refused(&dir, name, args);
             eprintln!("{name} {args:?}: {err}");
             assert!(err.contains(name) && err.contains(names), "{name}: {err}");
@@ -313,5 +313,136 @@ fn summary_sizes_are_in_mib() {
     let summary = ingest(&dir, &[]);
     assert!(summary.contains(" 2.0 MiB in "), "{summary}");
     assert!(!summary.contains("MB"), "{summary}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 16: --from-scratch keeps what the user added
+
+/// Every object outside the contract (type, name, SQL), in creation order.
+fn user_schema(conn: &Connection) -> Vec<(String, String, String)> {
+    conn.prepare(
+        "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
+         AND name NOT IN ('sse_lines', 'bad_lines', 'ingest_sources') \
+         AND name NOT LIKE 'idx_sse_%' AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )
+    .expect("prepare")
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .expect("schema")
+    .collect::<Result<_, _>>()
+    .expect("schema rows")
+}
+
+fn all_rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// What the user's objects hold: their tables' rows with row ids, the AUTOINCREMENT counters.
+fn user_data(conn: &Connection) -> Vec<Vec<Vec<Value>>> {
+    [
+        "SELECT rowid, * FROM notes ORDER BY rowid",
+        "SELECT rowid, * FROM plain ORDER BY rowid",
+        "SELECT * FROM keyed ORDER BY k",
+        "SELECT a, b FROM doubled",
+        "SELECT * FROM audit ORDER BY line_id",
+        "SELECT name, seq FROM sqlite_sequence ORDER BY name",
+    ]
+    .iter()
+    .map(|sql| all_rows(conn, sql))
+    .collect()
+}
+
+/// The user's own tables (with their rows, row ids and counters; a WITHOUT ROWID table, a
+/// generated column), an index on a contract table and one on their table, a view and a
+/// trigger on `sse_lines`: all are in the database `--from-scratch` rebuilt, as they were. The
+/// trigger does not fire again for the rebuilt rows, and keeps working after.
+#[test]
+fn from_scratch_keeps_the_users_tables_views_triggers_and_indexes() {
+    let dir = Dir::new();
+    let input = generate(&dir, INPUT, 16, 300, "0.05");
+    ingest(&dir, &[]);
+    dir.db(DB)
+        .open_rw()
+        .execute_batch(
+            "CREATE TABLE notes(id INTEGER PRIMARY KEY AUTOINCREMENT,
+                                line_id INTEGER REFERENCES sse_lines(id), note TEXT, data BLOB);
+             INSERT INTO notes(line_id, note, data) VALUES (1, 'first', x'00ff'),
+                                                           (2, 'gone', NULL), (3, 'third', NULL);
+             DELETE FROM notes WHERE note IN ('gone', 'third');
+             CREATE TABLE plain(a, b);
+             INSERT INTO plain VALUES (1, 'one'), (2, 'two'), (3, 'three');
+             DELETE FROM plain WHERE a = 1;
+             CREATE TABLE keyed(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+             INSERT INTO keyed VALUES ('x', 1.5);
+             CREATE TABLE doubled(a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2));
+             INSERT INTO doubled(a) VALUES (21);
+             CREATE INDEX notes_by_line ON notes(line_id);
+             CREATE INDEX my_event_t ON sse_lines(event, t);
+             CREATE VIEW per_event AS SELECT event, count(*) AS n FROM sse_lines GROUP BY event;
+             CREATE TABLE audit(line_id INTEGER);
+             CREATE TRIGGER audit_lines AFTER INSERT ON sse_lines
+               BEGIN INSERT INTO audit VALUES (new.id); END;",
+        )
+        .expect("the user's objects");
+    dir.append(INPUT, "{\"event\":\"late1\"}\n{\"event\":\"late2\"}\n");
+    ingest(&dir, &[]);
+    let db = dir.db(DB);
+    let (schema, data) = {
+        let conn = db.open();
+        (user_schema(&conn), user_data(&conn))
+    };
+    assert_eq!(data[4].len(), 2, "the trigger fired for the two new lines");
+    assert_eq!(schema.len(), 9, "{schema:#?}");
+    // The old database in WAL mode, as live mode leaves it.
+    db.open_rw()
+        .execute_batch("PRAGMA journal_mode = WAL")
+        .expect("WAL");
+
+    ingest(&dir, &["--from-scratch"]);
+    let mut bytes = input;
+    bytes.extend_from_slice(b"{\"event\":\"late1\"}\n{\"event\":\"late2\"}\n");
+    assert_matches(&db, &bytes);
+    {
+        let conn = db.open();
+        assert_eq!(user_schema(&conn), schema);
+        assert_eq!(user_data(&conn), data);
+        let late: i64 = conn
+            .query_row("SELECT n FROM per_event WHERE event = 'late2'", [], |r| {
+                r.get(0)
+            })
+            .expect("the view works");
+        assert_eq!(late, 1);
+    }
+    dir.append(INPUT, "{\"event\":\"later\"}\n");
+    ingest(&dir, &[]);
+    assert_eq!(db.count("audit"), 3, "the trigger still fires");
+}
+
+/// A virtual table (here an FTS5 index) cannot be re-created with its contents: --from-scratch
+/// refuses, names it, and changes nothing.
+#[test]
+fn from_scratch_refuses_to_lose_a_virtual_table() {
+    let dir = Dir::new();
+    small_input(&dir);
+    ingest(&dir, &[]);
+    dir.db(DB)
+        .open_rw()
+        .execute_batch(
+            "CREATE VIRTUAL TABLE search USING fts5(body);
+             INSERT INTO search VALUES ('hello');",
+        )
+        .expect("fts5 table");
+    let before = dir.read(DB);
+    let err = refused(&dir, DB, &["--from-scratch"]);
+    eprintln!("{err}");
+    assert!(
+        err.contains("search") && err.contains("--from-scratch"),
+        "{err}"
+    );
+    assert_untouched(&dir, DB, &before);
 }
 

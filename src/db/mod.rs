@@ -93,8 +93,11 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
             dir.display()
         );
     }
+    // URI names are on in the bundled SQLite anyway (SQLITE_USE_URI);
+    // `recreate_user_objects` attaches the old database by one.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         let dir = path
@@ -617,4 +620,215 @@ pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
     let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
+}
+
+/// Objects a user added to an ingestor database (their own tables with
+/// their rows, views, triggers, and indexes other than `idx_sse_*`), to be
+/// carried over into a `--from-scratch` rebuild of it.
+#[derive(Debug, Default)]
+pub struct UserObjects {
+    objects: Vec<UserObject>,
+}
+
+#[derive(Debug)]
+struct UserObject {
+    kind: Kind,
+    name: String,
+    sql: String,
+}
+
+/// In the order they are re-created: a table before its indexes and the
+/// views and triggers that use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Table,
+    Index,
+    View,
+    Trigger,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Index => "index",
+            Kind::View => "view",
+            Kind::Trigger => "trigger",
+        }
+    }
+}
+
+impl UserObjects {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Checks that the database at `path` is one ingestor may rebuild (as
+/// [`open`] would, without writing anything) and lists what the user added
+/// to it. Refuses, naming them, objects that a rebuild could not re-create
+/// with their contents (virtual tables, such as FTS indexes).
+pub fn user_objects(path: &Path) -> Result<UserObjects> {
+    let display = path.display();
+    // Read and write, though it only reads: a read-only connection to a
+    // database in WAL mode leaves the -wal and -shm files it had to create,
+    // where the last read-write connection to close removes them.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open database {display}"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    inspect(&conn, path)?;
+    let all: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = |name: &str| CONTRACT_TABLES.iter().any(|t| t.eq_ignore_ascii_case(name));
+    let mut kept = UserObjects::default();
+    let mut lost = Vec::new();
+    for (kind, name, sql) in all {
+        // Automatic indexes have no SQL; sqlite_* are SQLite's own
+        // (AUTOINCREMENT counters are carried with their tables).
+        let Some(sql) = sql else { continue };
+        if name.to_ascii_lowercase().starts_with("sqlite_") {
+            continue;
+        }
+        let kind = match kind.as_str() {
+            "table" if ours(&name) => continue,
+            "table" => Kind::Table,
+            // Ours, or not allowlisted and dropped by every run (schema.md).
+            "index" if name.to_ascii_lowercase().starts_with("idx_sse_") => continue,
+            "index" => Kind::Index,
+            "view" => Kind::View,
+            "trigger" => Kind::Trigger,
+            _ => continue,
+        };
+        if kind == Kind::Table
+            && sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE VIRTUAL")
+        {
+            lost.push(name);
+            continue;
+        }
+        kept.objects.push(UserObject { kind, name, sql });
+    }
+    if !lost.is_empty() {
+        bail!(
+            "--from-scratch would lose virtual table {} of {display}, which a rebuild cannot \
+             re-create with its contents; nothing was changed (drop it first, or run without \
+             --from-scratch)",
+            lost.join(", ")
+        );
+    }
+    kept.objects.sort_by_key(|o| o.kind);
+    Ok(kept)
+}
+
+/// Re-creates `objects` (listed by [`user_objects`] from the database at
+/// `old`) in `conn`, the rebuilt database, with the user's tables' rows,
+/// row ids and AUTOINCREMENT counters. Run after the load, so the user's
+/// triggers do not fire again for the rebuilt rows (their effects are in
+/// the tables copied).
+pub fn recreate_user_objects(conn: &Connection, old: &Path, objects: &UserObjects) -> Result<()> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    // The rows are copied as they were, references included.
+    let fk: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    conn.execute("ATTACH DATABASE ?1 AS ingestor_old", [read_only_uri(old)?])
+        .with_context(|| format!("cannot read the old database {}", old.display()))?;
+    let copied = copy_objects(conn, objects);
+    if copied.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let detached = conn.execute_batch("DETACH DATABASE ingestor_old");
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    copied?;
+    detached?;
+    Ok(())
+}
+
+fn copy_objects(conn: &Connection, objects: &UserObjects) -> Result<()> {
+    conn.execute_batch("BEGIN")?;
+    for o in &objects.objects {
+        let what = || {
+            format!(
+                "cannot carry {} {} of the old database into the rebuilt one; the old \
+                 database is left as it was",
+                o.kind.name(),
+                o.name
+            )
+        };
+        conn.execute_batch(&o.sql).with_context(what)?;
+        if o.kind == Kind::Table {
+            copy_rows(conn, &o.name).with_context(what)?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+fn copy_rows(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    let quoted = quote(table);
+    // Generated columns are computed, not inserted.
+    let cols: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1, 'ingestor_old') WHERE hidden = 0")?
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
+    // Row ids are kept too, as the user may refer to them: under a name no
+    // column takes, unless the table has none (WITHOUT ROWID).
+    let rowid = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|r| !cols.iter().any(|c| c.eq_ignore_ascii_case(r)));
+    if let Some(r) = rowid
+        && conn
+            .prepare(&format!("SELECT {r} FROM ingestor_old.{quoted} LIMIT 0"))
+            .is_ok()
+    {
+        list.insert(0, r.to_owned());
+    }
+    let list = list.join(", ");
+    conn.execute_batch(&format!(
+        "INSERT INTO main.{quoted}({list}) SELECT {list} FROM ingestor_old.{quoted}"
+    ))?;
+    let counters = "SELECT 1 FROM {db}.sqlite_schema WHERE name = 'sqlite_sequence'";
+    let has = |db: &str| -> rusqlite::Result<bool> {
+        conn.query_row(&counters.replace("{db}", db), [], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+    };
+    if has("main")? && has("ingestor_old")? {
+        conn.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])?;
+        conn.execute(
+            "INSERT INTO main.sqlite_sequence(name, seq) \
+             SELECT name, seq FROM ingestor_old.sqlite_sequence WHERE name = ?1",
+            [table],
+        )?;
+    }
+    Ok(())
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A `file:` URI opening `path` read-only, so that reading the old database
+/// through ATTACH can never write to it.
+fn read_only_uri(path: &Path) -> Result<String> {
+    let abs = std::path::absolute(path)?;
+    let mut uri = String::from("file:");
+    for &b in abs.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    Ok(uri)
 }
