@@ -1,6 +1,8 @@
 //! One run from resolved settings: the backfill, the switch to live mode, and
 //! live following.
 
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -164,8 +166,11 @@ fn run_once(config: &Config) -> Result<()> {
             )
         })?;
         scratch.keep();
+        // Best effort: the database is complete and in place; some file
+        // systems cannot sync a folder, and a power loss now would at worst
+        // bring back the old name, which the next run rebuilds or resumes.
         let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
-        sync_file(dir.unwrap_or(Path::new(".")))?;
+        let _ = sync_file(dir.unwrap_or(Path::new(".")));
         to_live
             .then(|| db::open(&config.db, &config.live))
             .transpose()?
@@ -389,9 +394,36 @@ fn log(config: &Config, msg: &str) {
 }
 
 fn sync_file(path: &Path) -> Result<()> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
+    File::open(path)
+        .and_then(|f| {
+            let full = f.sync_all();
+            sync_fallback(&f, full)
+        })
         .with_context(|| format!("cannot sync {} to disk", path.display()))
+}
+
+/// `File::sync_all` is `fcntl(F_FULLFSYNC)` on Apple systems, which SMB, NFS
+/// and some external volumes refuse; the finished build would then be
+/// deleted for want of a sync the volume cannot do. As SQLite does there,
+/// fall back to a plain `fsync()` when the full sync is not supported.
+fn sync_fallback(file: &File, full: io::Result<()>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    match full {
+        Err(e)
+            if e.raw_os_error().is_some_and(|code| {
+                [libc::ENOTSUP, libc::EOPNOTSUPP, libc::EINVAL, libc::ENOTTY].contains(&code)
+            }) =>
+        {
+            // SAFETY: the descriptor is open for as long as `file` is
+            // borrowed; fsync() only reads it.
+            if unsafe { libc::fsync(file.as_raw_fd()) } == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        }
+        other => other,
+    }
 }
 
 /// A reader over an opened source, checking as it reads that the file is
@@ -447,4 +479,23 @@ fn remove_db_files(path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_sync_the_volume_refuses_falls_back_to_fsync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = File::create(dir.path().join("f")).expect("create");
+        for code in [libc::ENOTSUP, libc::EOPNOTSUPP, libc::EINVAL, libc::ENOTTY] {
+            let refused = Err(io::Error::from_raw_os_error(code));
+            sync_fallback(&file, refused).unwrap_or_else(|e| panic!("errno {code}: {e}"));
+        }
+        // Any other failure is a real one.
+        let failed = sync_fallback(&file, Err(io::Error::from_raw_os_error(libc::EIO)));
+        assert_eq!(failed.expect_err("EIO").raw_os_error(), Some(libc::EIO));
+        sync_fallback(&file, Ok(())).expect("a sync that worked");
+    }
 }

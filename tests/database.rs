@@ -445,4 +445,3 @@ fn from_scratch_refuses_to_lose_a_virtual_table() {
     );
     assert_untouched(&dir, DB, &before);
 }
-

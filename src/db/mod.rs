@@ -304,7 +304,6 @@ fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     .collect()
 }
 
-
 fn writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
@@ -322,6 +321,15 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     conn.pragma_update(None, "synchronous", t.synchronous)?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
+    // On Apple systems fsync() only hands the data to the drive, whose cache
+    // a power loss may lose; F_FULLFSYNC flushes it. The journaled settings
+    // are the ones the README promises power-loss safety for. SQLite falls
+    // back to fsync() where a volume refuses F_FULLFSYNC.
+    #[cfg(target_vendor = "apple")]
+    if t.synchronous != "OFF" {
+        conn.pragma_update(None, "fullfsync", true)?;
+        conn.pragma_update(None, "checkpoint_fullfsync", true)?;
+    }
     if t.journal == "WAL" {
         // The WAL file keeps its size when the WAL starts over: writing over
         // pages the file already has costs less than growing it again (the
