@@ -3,10 +3,11 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
 use crate::batch::Builder;
@@ -76,24 +77,31 @@ fn run_once(config: &Config) -> Result<()> {
     // the journaled settings instead.
     let fresh = config.from_scratch || !config.db.exists();
     let mut kept = None;
-    let (build_path, tuning) = if fresh {
+    let (build_path, tuning, created) = if fresh {
+        db::check_folder(&config.db)?;
         // Never replace a database ingestor did not make, nor lose what the
         // user added to one: it is carried into the rebuild.
-        if config.from_scratch && config.db.exists() {
-            kept = Some(db::user_objects(&config.db)?);
+        let replacing = (config.from_scratch && config.db.exists()).then_some(&*config.db);
+        if let Some(old) = replacing {
+            kept = Some(db::user_objects(old)?);
         }
-        let tmp = scratch_path(&config.db);
+        let mode = file_mode(config.input.as_deref(), replacing)?;
+        let tmp = scratch_path(&config.db)?;
         remove_db_files(&tmp)?;
-        (tmp, &config.new_db)
+        let id = db::create_file(&tmp, mode).map_err(|e| create_error(&config.db, &tmp, e))?;
+        (tmp, &config.new_db, Some(id))
     } else {
-        (config.db.clone(), &config.historical)
+        (config.db.clone(), &config.historical, None)
     };
     // A new database that fails half-built is removed, not left filling the
     // disk (it is never used: the next run starts it over).
     let scratch = Scratch {
         path: fresh.then(|| build_path.clone()),
     };
-    let conn = db::open(&build_path, tuning)?;
+    let conn = match created {
+        Some(id) => db::open_created(&build_path, tuning, id)?,
+        None => db::open(&build_path, tuning)?,
+    };
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
     if opened.rotated {
@@ -309,6 +317,13 @@ fn open_live(
     input: source::Unresolved,
     start: Start,
 ) -> Result<(Connection, i64, LineReader<Input>)> {
+    if !config.db.exists() {
+        // Made here with the input's permission bits, rather than by SQLite
+        // with the umask's. Should this fail (another process made it just
+        // now, or the folder is not writable), opening says what matters.
+        let mode = file_mode(config.input.as_deref(), None)?;
+        let _ = db::create_file(&config.db, mode);
+    }
     let conn = db::open(&config.db, &config.live)?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
@@ -426,6 +441,39 @@ fn sync_fallback(file: &File, full: io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// The permission bits for a new database and the files beside it: no
+/// wider than the input, whose lines it copies (0600 for a pipe or a
+/// terminal), nor, for a rebuild, than the database it replaces. The owner
+/// always keeps read and write; the umask narrows the result further.
+fn file_mode(input: Option<&Path>, replacing: Option<&Path>) -> Result<u32> {
+    let mut mode = match input {
+        Some(path) => std::fs::metadata(path)
+            .with_context(|| format!("cannot read the permissions of {}", path.display()))?
+            .mode(),
+        None => stdin_mode(),
+    } & 0o666;
+    if let Some(old) = replacing {
+        mode &= std::fs::metadata(old)
+            .with_context(|| format!("cannot read the permissions of {}", old.display()))?
+            .mode();
+    }
+    Ok(mode | 0o600)
+}
+
+/// A regular file redirected to standard input lends its bits; anything
+/// else (a pipe, a terminal, a socket) gets the owner's alone.
+fn stdin_mode() -> u32 {
+    use std::os::fd::AsFd;
+    let meta = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata());
+    match meta {
+        Ok(m) if m.is_file() => m.mode(),
+        _ => 0o600,
+    }
+}
+
 /// A reader over an opened source, checking as it reads that the file is
 /// still the one recorded: the bytes before the position (resuming) or the
 /// first bytes (from 0), so a file cut since is not read as if it were not.
@@ -459,10 +507,37 @@ impl Drop for Scratch {
     }
 }
 
-fn scratch_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
+/// `DB.building` beside the database, in its folder with symbolic links
+/// resolved, so that SQLite can be told to follow none at the name itself.
+fn scratch_path(db: &Path) -> Result<PathBuf> {
+    let Some(name) = db.file_name() else {
+        bail!("--db {} does not name a file", db.display());
+    };
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot open the folder of {}", db.display()))?;
+    let mut name = name.to_owned();
     name.push(".building");
-    PathBuf::from(name)
+    Ok(dir.join(name))
+}
+
+/// Why the build file could not be made.
+fn create_error(db: &Path, path: &Path, e: io::Error) -> anyhow::Error {
+    match e.kind() {
+        io::ErrorKind::AlreadyExists => anyhow!(
+            "{} appeared while ingestor was starting to build {} (another ingestor building \
+             the same database?); left as it is",
+            path.display(),
+            db.display()
+        ),
+        io::ErrorKind::PermissionDenied => anyhow!(
+            "cannot create database {}: folder {} is not writable",
+            db.display(),
+            path.parent().unwrap_or(Path::new(".")).display()
+        ),
+        _ => anyhow!(e).context(format!("cannot create {}", path.display())),
+    }
 }
 
 /// Removes a database file with its journal, as a stale build leaves them.
@@ -470,15 +545,50 @@ fn remove_db_files(path: &Path) -> Result<()> {
     for suffix in ["", "-journal", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
-        match std::fs::remove_file(&name) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e)
-                    .with_context(|| format!("cannot remove {}", Path::new(&name).display()));
-            }
-            _ => {}
-        }
+        remove_own_file(Path::new(&name))?;
     }
     Ok(())
+}
+
+/// Removes a file a build leaves, if it is a regular file of ours. In a
+/// folder others can write (`/tmp`), anyone can plant a name there: a
+/// symbolic link or another user's file is refused, never followed or
+/// removed.
+fn remove_own_file(path: &Path) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other.with_context(|| format!("cannot remove {}", path.display()))?,
+    };
+    if meta.file_type().is_symlink() {
+        bail!(
+            "{} is a symbolic link where ingestor builds a new database: refusing to follow \
+             or remove it (remove it yourself if it is yours)",
+            path.display()
+        );
+    }
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file where ingestor builds a new database: refusing to \
+             remove it",
+            path.display()
+        );
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        bail!(
+            "{} belongs to another user (uid {}) where ingestor builds a new database: \
+             refusing to remove it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -497,5 +607,27 @@ mod tests {
         let failed = sync_fallback(&file, Err(io::Error::from_raw_os_error(libc::EIO)));
         assert_eq!(failed.expect_err("EIO").raw_os_error(), Some(libc::EIO));
         sync_fallback(&file, Ok(())).expect("a sync that worked");
+    }
+
+    #[test]
+    fn file_mode_is_no_wider_than_the_input_and_the_old_database() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str, mode: u32| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"x").expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            p
+        };
+        let private = at("private", 0o600);
+        let group = at("group", 0o640);
+        let open = at("open", 0o755);
+        assert_eq!(file_mode(Some(&private), None).expect("mode"), 0o600);
+        assert_eq!(file_mode(Some(&group), None).expect("mode"), 0o640);
+        assert_eq!(file_mode(Some(&open), None).expect("mode"), 0o644);
+        assert_eq!(file_mode(Some(&open), Some(&group)).expect("mode"), 0o640);
+        // The owner keeps read and write whatever the input's bits.
+        let odd = at("odd", 0o044);
+        assert_eq!(file_mode(Some(&odd), None).expect("mode"), 0o644);
     }
 }

@@ -445,3 +445,187 @@ fn from_scratch_refuses_to_lose_a_virtual_table() {
     );
     assert_untouched(&dir, DB, &before);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 23: files no wider than the input
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .mode()
+        & 0o777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// The usual umask, whatever the caller's: the point is that 022 alone would give 0644.
+fn usual_umask() {
+    // SAFETY: umask has no preconditions; every test in this file wants 022.
+    unsafe { libc::umask(0o022) };
+}
+
+fn assert_mode(path: &Path, want: u32) {
+    let got = mode_of(path);
+    assert_eq!(
+        got,
+        want,
+        "{} has mode {got:o}, not {want:o}",
+        path.display()
+    );
+}
+
+/// Every file a run creates, with an input at `input_mode` under umask 022, has exactly
+/// `input_mode` (owner read-write kept): the build file (left by a run killed in its first
+/// commit), the database, its rollback journal (left by a resumed backfill killed in its
+/// commit), and the WAL and shared-memory files of live mode.
+#[cfg(target_os = "linux")]
+fn files_follow_the_input_mode(input_mode: u32) {
+    usual_umask();
+    let dir = Dir::new();
+    generate(&dir, INPUT, 21, 600, "0");
+    chmod(&dir.path(INPUT), input_mode);
+    let killed_in_commit = |dir: &Dir| {
+        let mut p = ProcBuilder::new(dir, &["--input", INPUT, "--db", DB, "--batch-rows", "100"])
+            .env("INGESTOR_FAILPOINTS", "before-commit:kill")
+            .spawn();
+        let status = p.wait_exit();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{}", p.stderr());
+    };
+    killed_in_commit(&dir);
+    assert!(!dir.exists(DB));
+    assert_mode(&with_suffix(&dir, DB, ".building"), input_mode);
+
+    ingest(&dir, &["--quiet"]);
+    assert_mode(&dir.path(DB), input_mode);
+
+    generate(&dir, "more.jsonl", 22, 300, "0");
+    dir.append(INPUT, dir.read("more.jsonl"));
+    killed_in_commit(&dir);
+    assert_mode(&with_suffix(&dir, DB, "-journal"), input_mode);
+
+    let mut p = ProcBuilder::follow(&dir, &["--follow"]).spawn();
+    p.wait_exec();
+    let (wal, shm) = (with_suffix(&dir, DB, "-wal"), with_suffix(&dir, DB, "-shm"));
+    p.wait_for("the WAL and shared-memory files", |_| {
+        (wal.exists() && shm.exists()).then_some(())
+    });
+    for path in [dir.path(DB), wal, shm] {
+        assert_mode(&path, input_mode);
+    }
+    p.stop();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn files_of_a_private_input_are_private() {
+    files_follow_the_input_mode(0o600);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn files_of_a_group_readable_input_are_at_most_group_readable() {
+    files_follow_the_input_mode(0o640);
+}
+
+/// From a pipe, the build file, the database and its WAL files are the owner's alone.
+#[test]
+fn files_of_a_pipe_are_private() {
+    usual_umask();
+    let dir = Dir::new();
+    let mut p = ProcBuilder::new(&dir, &["--db", DB, "--idle-secs", "2"])
+        .pipe_stdin(true)
+        .spawn();
+    let building = with_suffix(&dir, DB, ".building");
+    p.wait_for("the build file", |_| building.exists().then_some(()));
+    assert_mode(&building, 0o600);
+    p.stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"{\"event\":\"a\"}\n")
+        .expect("write");
+    let (wal, shm) = (with_suffix(&dir, DB, "-wal"), with_suffix(&dir, DB, "-shm"));
+    p.wait_for("live mode's WAL files", |_| {
+        (wal.exists() && shm.exists()).then_some(())
+    });
+    for path in [dir.path(DB), wal, shm] {
+        assert_mode(&path, 0o600);
+    }
+    p.assert_clean_exit();
+    assert_mode(&dir.path(DB), 0o600);
+
+    // Live mode from the start makes the database itself, with the same bits.
+    let mut p = ProcBuilder::new(&dir, &["--db", "live.db", "--no-exec-live"])
+        .pipe_stdin(true)
+        .spawn();
+    p.stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"{\"event\":\"b\"}\n")
+        .expect("write");
+    let (wal, shm) = (dir.path("live.db-wal"), dir.path("live.db-shm"));
+    p.wait_for("live mode's WAL files", |_| {
+        (wal.exists() && shm.exists()).then_some(())
+    });
+    for path in [dir.path("live.db"), wal, shm] {
+        assert_mode(&path, 0o600);
+    }
+    p.assert_clean_exit();
+}
+
+/// --from-scratch keeps the old database's narrower mode, and a run never widens a database.
+#[test]
+fn a_rebuilt_database_keeps_its_narrower_mode() {
+    usual_umask();
+    let dir = Dir::new();
+    small_input(&dir);
+    chmod(&dir.path(INPUT), 0o644);
+    ingest(&dir, &[]);
+    assert_mode(&dir.path(DB), 0o644);
+    chmod(&dir.path(DB), 0o600);
+    ingest(&dir, &[]);
+    assert_mode(&dir.path(DB), 0o600);
+    ingest(&dir, &["--from-scratch"]);
+    assert_mode(&dir.path(DB), 0o600);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 24: names planted beside the database
+
+/// A symbolic link planted where the new database is built (`DB.building`, or its journal's
+/// name) is refused, not followed nor removed; the file it points at is left byte for byte, be
+/// it one SQLite would take for an empty database.
+#[test]
+fn a_symlink_planted_at_the_build_name_is_refused() {
+    let dir = Dir::new();
+    small_input(&dir);
+    let victim = dir.create("victim.txt", "someone else's file\n");
+    let empty = dir.create("empty-victim", "");
+    for (planted, target) in [
+        (".building", &victim),
+        (".building", &empty),
+        (".building-journal", &victim),
+    ] {
+        let link = with_suffix(&dir, DB, planted);
+        std::os::unix::fs::symlink(target, &link).expect("symlink");
+        let err = refused(&dir, DB, &[]);
+        eprintln!("{planted} -> {}: {err}", target.display());
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(
+            fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
+            "the planted link was removed"
+        );
+        assert!(!dir.exists(DB), "a database was made");
+        fs::remove_file(&link).expect("remove link");
+    }
+    assert!(dir.read("victim.txt") == b"someone else's file\n");
+    assert!(dir.read("empty-victim").is_empty());
+    // A stale build that is a plain file of ours is still removed and redone.
+    dir.create(&format!("{DB}.building"), "stale");
+    ingest(&dir, &[]);
+    assert!(!with_suffix(&dir, DB, ".building").exists());
+    assert_eq!(dir.db(DB).count("sse_lines"), 2);
+}

@@ -3,6 +3,8 @@
 
 mod stmt;
 
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -84,27 +86,41 @@ pub struct Tuning {
 /// [`SCHEMA_VERSION`]. Nothing is written to a file that turns out not to be
 /// an ingestor database of this version or older.
 pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
+    open_as(path, tuning, None)
+}
+
+/// Opens a database file this run has just made with [`create_file`]
+/// (`id` is what that returned): a symbolic link at its name is refused,
+/// not followed, and the file SQLite opened must be that very file.
+pub fn open_created(path: &Path, tuning: &Tuning, id: FileId) -> Result<Connection> {
+    open_as(path, tuning, Some(id))
+}
+
+fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>) -> Result<Connection> {
     let display = path.display();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!(
-            "cannot create database {display}: folder {} does not exist",
-            dir.display()
-        );
-    }
+    check_folder(path)?;
     // URI names are on in the bundled SQLite anyway (SQLITE_USE_URI);
     // `recreate_user_objects` attaches the old database by one.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if created.is_some() {
+        // SQLite would resolve a link planted at the name and write into its
+        // target. NOFOLLOW refuses a link anywhere in the path, so the
+        // caller passes a path whose folders are already resolved.
+        flags |= OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if !path.exists() && !writable(dir) {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.extended_code == rusqlite::ffi::SQLITE_CANTOPEN_SYMLINK
+        {
+            anyhow::anyhow!("cannot open database {display}: it is a symbolic link, not followed")
+        } else if !path.exists() && !writable(dir) {
             anyhow::anyhow!(
                 "cannot create database {display}: folder {} is not writable",
                 dir.display()
@@ -117,6 +133,14 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
             anyhow::anyhow!("cannot open database {display}: {why}")
         }
     })?;
+    if let Some(id) = created
+        && FileId::of_conn(&conn) != Some(id)
+    {
+        bail!(
+            "cannot open database {display}: the file changed between its creation and its \
+             opening (another process is using that name)"
+        );
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let version = inspect(&conn, path)?;
     let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
@@ -133,6 +157,61 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
     }
     drop_misfit_indexes(&conn)?;
     Ok(conn)
+}
+
+/// Fails with a clear line when the database's folder does not exist
+/// (SQLite would only say "unable to open database file").
+pub fn check_folder(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot create database {}: folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A file's device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(m: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    /// The file a connection has open, by the path SQLite resolved.
+    fn of_conn(conn: &Connection) -> Option<FileId> {
+        let path = conn.path().filter(|p| !p.is_empty())?;
+        std::fs::metadata(path).ok().map(|m| FileId::of(&m))
+    }
+}
+
+/// Creates an empty file for a database (or a file beside one) with `mode`
+/// (the umask narrows it further): never through a symbolic link and never
+/// over an existing file, so a name planted in a shared folder cannot make
+/// the run write into a file it does not own. SQLite gives the database's
+/// `-wal`, `-shm` and `-journal` the database file's permission bits
+/// (`findCreateFileMode` in os_unix.c), so they follow this mode too.
+pub fn create_file(path: &Path, mode: u32) -> io::Result<FileId> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    // Closed before SQLite opens it: closing a second descriptor of a file
+    // would drop the POSIX locks SQLite holds on it.
+    Ok(FileId::of(&file.metadata()?))
 }
 
 /// Why a database's tables are not ones ingestor made.
