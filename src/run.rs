@@ -1,10 +1,13 @@
 //! One run from resolved settings: the backfill, the switch to live mode, and
 //! live following.
 
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
 use crate::batch::Builder;
@@ -15,7 +18,7 @@ use crate::live::{self, End, LIVE_READ_BUFFER};
 use crate::mem;
 use crate::pipeline::{self, Ending, READ_BUFFER};
 use crate::reader::{Framing, LineReader, Rewritten};
-use crate::report::{self, Progress, Stats};
+use crate::report::{self, Progress, Reach, Stats};
 use crate::signals;
 use crate::source::{self, Input, Start};
 
@@ -73,19 +76,32 @@ fn run_once(config: &Config) -> Result<()> {
     // stays whole until the new one is. Adding to an existing database uses
     // the journaled settings instead.
     let fresh = config.from_scratch || !config.db.exists();
-    let (build_path, tuning) = if fresh {
-        let tmp = scratch_path(&config.db);
+    let mut kept = None;
+    let (build_path, tuning, created) = if fresh {
+        db::check_folder(&config.db)?;
+        // Never replace a database ingestor did not make, nor lose what the
+        // user added to one: it is carried into the rebuild.
+        let replacing = (config.from_scratch && config.db.exists()).then_some(&*config.db);
+        if let Some(old) = replacing {
+            kept = Some(db::user_objects(old)?);
+        }
+        let mode = file_mode(config.input.as_deref(), replacing)?;
+        let tmp = scratch_path(&config.db)?;
         remove_db_files(&tmp)?;
-        (tmp, &config.new_db)
+        let id = db::create_file(&tmp, mode).map_err(|e| create_error(&config.db, &tmp, e))?;
+        (tmp, &config.new_db, Some(id))
     } else {
-        (config.db.clone(), &config.historical)
+        (config.db.clone(), &config.historical, None)
     };
     // A new database that fails half-built is removed, not left filling the
     // disk (it is never used: the next run starts it over).
     let scratch = Scratch {
         path: fresh.then(|| build_path.clone()),
     };
-    let conn = db::open(&build_path, tuning)?;
+    let conn = match created {
+        Some(id) => db::open_created(&build_path, tuning, id)?,
+        None => db::open(&build_path, tuning)?,
+    };
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
     if opened.rotated {
@@ -110,7 +126,7 @@ fn run_once(config: &Config) -> Result<()> {
     let progress = Progress::new(config.progress, opened.remaining);
     let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let builder = Builder::new(config.max_line);
-    let loaded = pipeline::load(
+    let mut loaded = pipeline::load(
         &conn,
         source_id,
         reader,
@@ -129,7 +145,11 @@ fn run_once(config: &Config) -> Result<()> {
         db::create_indexes(&conn)?;
         stats.index = indexing.elapsed();
     }
+    if let Some(kept) = &kept {
+        db::recreate_user_objects(&conn, &config.db, kept)?;
+    }
     progress.finish();
+    let reach = reach(&mut loaded);
 
     let to_live = match loaded.ending {
         Ending::Idle => true,
@@ -154,8 +174,11 @@ fn run_once(config: &Config) -> Result<()> {
             )
         })?;
         scratch.keep();
+        // Best effort: the database is complete and in place; some file
+        // systems cannot sync a folder, and a power loss now would at worst
+        // bring back the old name, which the next run rebuilds or resumes.
         let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
-        sync_file(dir.unwrap_or(Path::new(".")))?;
+        let _ = sync_file(dir.unwrap_or(Path::new(".")));
         to_live
             .then(|| db::open(&config.db, &config.live))
             .transpose()?
@@ -167,8 +190,22 @@ fn run_once(config: &Config) -> Result<()> {
     };
     match live_conn {
         Some(conn) => switch(config, conn, source_id, loaded.reader, &stats),
-        None => finish(config, &stats),
+        None => finish(config, &stats, reach),
     }
+}
+
+/// How far a backfill got: where a stop left it, and of how many bytes
+/// (the file's size now, as it may have grown).
+fn reach(loaded: &mut pipeline::Loaded<Input>) -> Reach {
+    if loaded.ending != Ending::Stopped {
+        return Reach::Complete;
+    }
+    let offset = loaded.reader.offset();
+    let total = match loaded.reader.get_mut() {
+        Input::File(f) => f.metadata().ok().map(|m| m.len().max(offset)),
+        Input::Stdin(_) => None,
+    };
+    Reach::Stopped { offset, total }
 }
 
 /// Reads the file a rotation moved away to its end (it will not grow: the
@@ -182,7 +219,7 @@ fn finish_rotated(
 ) -> Result<Option<source::Opened>> {
     let progress = Progress::new(config.progress, opened.remaining);
     let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
-    let loaded = pipeline::load(
+    let mut loaded = pipeline::load(
         conn,
         source_id,
         reader,
@@ -192,11 +229,12 @@ fn finish_rotated(
         &progress,
     )?;
     progress.finish();
+    let reach = reach(&mut loaded);
     log(
         config,
         &format!(
             "previous file: {}",
-            report::summary(&loaded.stats, mem::peak_rss())
+            report::summary_of(&loaded.stats, reach, mem::peak_rss())
         ),
     );
     if loaded.ending == Ending::Stopped {
@@ -260,8 +298,8 @@ fn switch(
     log(
         config,
         &format!(
-            "live on standard input, RSS now {:.1} MB",
-            mem::current_rss() as f64 / 1e6
+            "live on standard input, RSS now {:.1} MiB",
+            report::mib(mem::current_rss())
         ),
     );
     go_live(config, conn, source_id, reader)
@@ -279,6 +317,13 @@ fn open_live(
     input: source::Unresolved,
     start: Start,
 ) -> Result<(Connection, i64, LineReader<Input>)> {
+    if !config.db.exists() {
+        // Made here with the input's permission bits, rather than by SQLite
+        // with the umask's. Should this fail (another process made it just
+        // now, or the folder is not writable), opening says what matters.
+        let mode = file_mode(config.input.as_deref(), None)?;
+        let _ = db::create_file(&config.db, mode);
+    }
     let conn = db::open(&config.db, &config.live)?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
@@ -338,16 +383,16 @@ fn finish_live(config: &Config, followed: &live::Followed) -> Result<()> {
     log(
         config,
         &format!(
-            "live: {summary}; SQLite heap {:.1} MB (peak {:.1} MB)",
-            heap as f64 / 1e6,
-            heap_peak as f64 / 1e6
+            "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
+            report::mib(heap),
+            report::mib(heap_peak)
         ),
     );
     Ok(())
 }
 
-fn finish(config: &Config, stats: &Stats) -> Result<()> {
-    log(config, &report::summary(stats, mem::peak_rss()));
+fn finish(config: &Config, stats: &Stats, reach: Reach) -> Result<()> {
+    log(config, &report::summary_of(stats, reach, mem::peak_rss()));
     Ok(())
 }
 
@@ -364,9 +409,69 @@ fn log(config: &Config, msg: &str) {
 }
 
 fn sync_file(path: &Path) -> Result<()> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
+    File::open(path)
+        .and_then(|f| {
+            let full = f.sync_all();
+            sync_fallback(&f, full)
+        })
         .with_context(|| format!("cannot sync {} to disk", path.display()))
+}
+
+/// `File::sync_all` is `fcntl(F_FULLFSYNC)` on Apple systems, which SMB, NFS
+/// and some external volumes refuse; the finished build would then be
+/// deleted for want of a sync the volume cannot do. As SQLite does there,
+/// fall back to a plain `fsync()` when the full sync is not supported.
+fn sync_fallback(file: &File, full: io::Result<()>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    match full {
+        Err(e)
+            if e.raw_os_error().is_some_and(|code| {
+                [libc::ENOTSUP, libc::EOPNOTSUPP, libc::EINVAL, libc::ENOTTY].contains(&code)
+            }) =>
+        {
+            // SAFETY: the descriptor is open for as long as `file` is
+            // borrowed; fsync() only reads it.
+            if unsafe { libc::fsync(file.as_raw_fd()) } == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        }
+        other => other,
+    }
+}
+
+/// The permission bits for a new database and the files beside it: no
+/// wider than the input, whose lines it copies (0600 for a pipe or a
+/// terminal), nor, for a rebuild, than the database it replaces. The owner
+/// always keeps read and write; the umask narrows the result further.
+fn file_mode(input: Option<&Path>, replacing: Option<&Path>) -> Result<u32> {
+    let mut mode = match input {
+        Some(path) => std::fs::metadata(path)
+            .with_context(|| format!("cannot read the permissions of {}", path.display()))?
+            .mode(),
+        None => stdin_mode(),
+    } & 0o666;
+    if let Some(old) = replacing {
+        mode &= std::fs::metadata(old)
+            .with_context(|| format!("cannot read the permissions of {}", old.display()))?
+            .mode();
+    }
+    Ok(mode | 0o600)
+}
+
+/// A regular file redirected to standard input lends its bits; anything
+/// else (a pipe, a terminal, a socket) gets the owner's alone.
+fn stdin_mode() -> u32 {
+    use std::os::fd::AsFd;
+    let meta = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata());
+    match meta {
+        Ok(m) if m.is_file() => m.mode(),
+        _ => 0o600,
+    }
 }
 
 /// A reader over an opened source, checking as it reads that the file is
@@ -402,10 +507,37 @@ impl Drop for Scratch {
     }
 }
 
-fn scratch_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
+/// `DB.building` beside the database, in its folder with symbolic links
+/// resolved, so that SQLite can be told to follow none at the name itself.
+fn scratch_path(db: &Path) -> Result<PathBuf> {
+    let Some(name) = db.file_name() else {
+        bail!("--db {} does not name a file", db.display());
+    };
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot open the folder of {}", db.display()))?;
+    let mut name = name.to_owned();
     name.push(".building");
-    PathBuf::from(name)
+    Ok(dir.join(name))
+}
+
+/// Why the build file could not be made.
+fn create_error(db: &Path, path: &Path, e: io::Error) -> anyhow::Error {
+    match e.kind() {
+        io::ErrorKind::AlreadyExists => anyhow!(
+            "{} appeared while ingestor was starting to build {} (another ingestor building \
+             the same database?); left as it is",
+            path.display(),
+            db.display()
+        ),
+        io::ErrorKind::PermissionDenied => anyhow!(
+            "cannot create database {}: folder {} is not writable",
+            db.display(),
+            path.parent().unwrap_or(Path::new(".")).display()
+        ),
+        _ => anyhow!(e).context(format!("cannot create {}", path.display())),
+    }
 }
 
 /// Removes a database file with its journal, as a stale build leaves them.
@@ -413,13 +545,89 @@ fn remove_db_files(path: &Path) -> Result<()> {
     for suffix in ["", "-journal", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
-        match std::fs::remove_file(&name) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e)
-                    .with_context(|| format!("cannot remove {}", Path::new(&name).display()));
-            }
-            _ => {}
-        }
+        remove_own_file(Path::new(&name))?;
     }
     Ok(())
+}
+
+/// Removes a file a build leaves, if it is a regular file of ours. In a
+/// folder others can write (`/tmp`), anyone can plant a name there: a
+/// symbolic link or another user's file is refused, never followed or
+/// removed.
+fn remove_own_file(path: &Path) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other.with_context(|| format!("cannot remove {}", path.display()))?,
+    };
+    if meta.file_type().is_symlink() {
+        bail!(
+            "{} is a symbolic link where ingestor builds a new database: refusing to follow \
+             or remove it (remove it yourself if it is yours)",
+            path.display()
+        );
+    }
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file where ingestor builds a new database: refusing to \
+             remove it",
+            path.display()
+        );
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        bail!(
+            "{} belongs to another user (uid {}) where ingestor builds a new database: \
+             refusing to remove it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_sync_the_volume_refuses_falls_back_to_fsync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = File::create(dir.path().join("f")).expect("create");
+        for code in [libc::ENOTSUP, libc::EOPNOTSUPP, libc::EINVAL, libc::ENOTTY] {
+            let refused = Err(io::Error::from_raw_os_error(code));
+            sync_fallback(&file, refused).unwrap_or_else(|e| panic!("errno {code}: {e}"));
+        }
+        // Any other failure is a real one.
+        let failed = sync_fallback(&file, Err(io::Error::from_raw_os_error(libc::EIO)));
+        assert_eq!(failed.expect_err("EIO").raw_os_error(), Some(libc::EIO));
+        sync_fallback(&file, Ok(())).expect("a sync that worked");
+    }
+
+    #[test]
+    fn file_mode_is_no_wider_than_the_input_and_the_old_database() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str, mode: u32| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"x").expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            p
+        };
+        let private = at("private", 0o600);
+        let group = at("group", 0o640);
+        let open = at("open", 0o755);
+        assert_eq!(file_mode(Some(&private), None).expect("mode"), 0o600);
+        assert_eq!(file_mode(Some(&group), None).expect("mode"), 0o640);
+        assert_eq!(file_mode(Some(&open), None).expect("mode"), 0o644);
+        assert_eq!(file_mode(Some(&open), Some(&group)).expect("mode"), 0o640);
+        // The owner keeps read and write whatever the input's bits.
+        let odd = at("odd", 0o044);
+        assert_eq!(file_mode(Some(&odd), None).expect("mode"), 0o644);
+    }
 }

@@ -3,6 +3,8 @@
 
 mod stmt;
 
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -84,24 +86,41 @@ pub struct Tuning {
 /// [`SCHEMA_VERSION`]. Nothing is written to a file that turns out not to be
 /// an ingestor database of this version or older.
 pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
+    open_as(path, tuning, None)
+}
+
+/// Opens a database file this run has just made with [`create_file`]
+/// (`id` is what that returned): a symbolic link at its name is refused,
+/// not followed, and the file SQLite opened must be that very file.
+pub fn open_created(path: &Path, tuning: &Tuning, id: FileId) -> Result<Connection> {
+    open_as(path, tuning, Some(id))
+}
+
+fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>) -> Result<Connection> {
     let display = path.display();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!(
-            "cannot create database {display}: folder {} does not exist",
-            dir.display()
-        );
-    }
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    check_folder(path)?;
+    // URI names are on in the bundled SQLite anyway (SQLITE_USE_URI);
+    // `recreate_user_objects` attaches the old database by one.
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if created.is_some() {
+        // SQLite would resolve a link planted at the name and write into its
+        // target. NOFOLLOW refuses a link anywhere in the path, so the
+        // caller passes a path whose folders are already resolved.
+        flags |= OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if !path.exists() && !writable(dir) {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.extended_code == rusqlite::ffi::SQLITE_CANTOPEN_SYMLINK
+        {
+            anyhow::anyhow!("cannot open database {display}: it is a symbolic link, not followed")
+        } else if !path.exists() && !writable(dir) {
             anyhow::anyhow!(
                 "cannot create database {display}: folder {} is not writable",
                 dir.display()
@@ -114,7 +133,157 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
             anyhow::anyhow!("cannot open database {display}: {why}")
         }
     })?;
+    if let Some(id) = created
+        && FileId::of_conn(&conn) != Some(id)
+    {
+        bail!(
+            "cannot open database {display}: the file changed between its creation and its \
+             opening (another process is using that name)"
+        );
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version = inspect(&conn, path)?;
+    let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
+    if fresh {
+        // Only takes effect before the first table exists.
+        conn.pragma_update(None, "page_size", tuning.page_size)?;
+    }
+    apply(&conn, tuning)?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .with_context(|| format!("cannot write the schema into {display}"))?;
+    }
+    drop_misfit_indexes(&conn)?;
+    Ok(conn)
+}
+
+/// Fails with a clear line when the database's folder does not exist
+/// (SQLite would only say "unable to open database file").
+pub fn check_folder(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot create database {}: folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A file's device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(m: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    /// The file a connection has open, by the path SQLite resolved.
+    fn of_conn(conn: &Connection) -> Option<FileId> {
+        let path = conn.path().filter(|p| !p.is_empty())?;
+        std::fs::metadata(path).ok().map(|m| FileId::of(&m))
+    }
+}
+
+/// Creates an empty file for a database (or a file beside one) with `mode`
+/// (the umask narrows it further): never through a symbolic link and never
+/// over an existing file, so a name planted in a shared folder cannot make
+/// the run write into a file it does not own. SQLite gives the database's
+/// `-wal`, `-shm` and `-journal` the database file's permission bits
+/// (`findCreateFileMode` in os_unix.c), so they follow this mode too.
+pub fn create_file(path: &Path, mode: u32) -> io::Result<FileId> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    // Closed before SQLite opens it: closing a second descriptor of a file
+    // would drop the POSIX locks SQLite holds on it.
+    Ok(FileId::of(&file.metadata()?))
+}
+
+/// Why a database's tables are not ones ingestor made.
+#[derive(Debug)]
+pub enum NotOurs {
+    /// A file without ingestor's version stamp already has an object named
+    /// like one of the contract's tables.
+    Unstamped {
+        kind: String,
+        name: String,
+    },
+    /// A contract table is something else than ingestor's table.
+    Different {
+        table: &'static str,
+        found: String,
+        ours: String,
+    },
+    Missing {
+        table: &'static str,
+        version: i64,
+    },
+}
+
+impl std::fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotOurs::Unstamped { kind, name } => write!(
+                f,
+                "has a {kind} named {name} that ingestor did not create (no ingestor schema \
+                 version)"
+            ),
+            NotOurs::Different { table, found, ours } => write!(
+                f,
+                "has a table {table} that ingestor did not create: {found} instead of ingestor's \
+                 columns ({ours})"
+            ),
+            NotOurs::Missing { table, version } => write!(
+                f,
+                "has ingestor's schema version {version} but no table {table}"
+            ),
+        }
+    }
+}
+
+/// A database that is not ingestor's, refused before anything is written.
+#[derive(Debug)]
+pub struct Refused {
+    path: std::path::PathBuf,
+    why: NotOurs,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: refusing to write into it (give --db another file)",
+            self.path.display(),
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The tables of the contract, in the order SCHEMA creates them.
+const CONTRACT_TABLES: [&str; 3] = ["sse_lines", "bad_lines", "ingest_sources"];
+
+/// Reads the schema version and checks, before anything is written, that the
+/// file is an ingestor database this build can write: not newer, and its
+/// contract tables (if any) made by ingestor.
+fn inspect(conn: &Connection, path: &Path) -> Result<i64> {
+    let display = path.display();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| match e.sqlite_error_code() {
@@ -133,20 +302,85 @@ pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
              {SCHEMA_VERSION}: upgrade ingestor"
         );
     }
-    let fresh: bool = conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))?;
-    if fresh {
-        // Only takes effect before the first table exists.
-        conn.pragma_update(None, "page_size", tuning.page_size)?;
+    if let Some(why) = not_ours(conn, version)? {
+        return Err(Refused {
+            path: path.to_owned(),
+            why,
+        }
+        .into());
     }
-    apply(&conn, tuning)?;
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .with_context(|| format!("cannot write the schema into {display}"))?;
+    Ok(version)
+}
+
+/// Whether the contract's tables in `conn` are ingestor's own: none at all
+/// before the version stamp, exactly ours after it.
+fn not_ours(conn: &Connection, version: i64) -> Result<Option<NotOurs>> {
+    let object = |name: &str| -> rusqlite::Result<Option<(String, String)>> {
+        conn.query_row(
+            "SELECT type, name FROM sqlite_schema WHERE lower(name) = ?1 LIMIT 1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+    };
+    if version == 0 {
+        for table in CONTRACT_TABLES {
+            if let Some((kind, name)) = object(table)? {
+                return Ok(Some(NotOurs::Unstamped { kind, name }));
+            }
+        }
+        return Ok(None);
     }
-    drop_stray_indexes(&conn)?;
-    Ok(conn)
+    let reference = Connection::open_in_memory()?;
+    reference.execute_batch(SCHEMA)?;
+    for table in CONTRACT_TABLES {
+        match object(table)? {
+            None => return Ok(Some(NotOurs::Missing { table, version })),
+            Some((kind, _)) if kind != "table" => {
+                return Ok(Some(NotOurs::Different {
+                    table,
+                    found: format!("a {kind}"),
+                    ours: columns(&reference, table)?.join(", "),
+                }));
+            }
+            Some(_) => {}
+        }
+        let (found, ours) = (columns(conn, table)?, columns(&reference, table)?);
+        if found != ours {
+            return Ok(Some(NotOurs::Different {
+                table,
+                found: format!("columns ({})", found.join(", ")),
+                ours: ours.join(", "),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// A table's columns as declared: name, type, constraints, in order.
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
+         FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+    )?
+    .query_map([table], |r| {
+        let mut col = format!("{} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?);
+        if r.get::<_, bool>(2)? {
+            col.push_str(" NOT NULL");
+        }
+        if let Some(d) = r.get::<_, Option<String>>(3)? {
+            col.push_str(" DEFAULT ");
+            col.push_str(&d);
+        }
+        if r.get::<_, i64>(4)? > 0 {
+            col.push_str(" PRIMARY KEY");
+        }
+        if r.get::<_, i64>(5)? != 0 {
+            col.push_str(" HIDDEN");
+        }
+        Ok(col.trim_end().to_owned())
+    })?
+    .collect()
 }
 
 fn writable(dir: &Path) -> bool {
@@ -166,6 +400,15 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     conn.pragma_update(None, "synchronous", t.synchronous)?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
+    // On Apple systems fsync() only hands the data to the drive, whose cache
+    // a power loss may lose; F_FULLFSYNC flushes it. The journaled settings
+    // are the ones the README promises power-loss safety for. SQLite falls
+    // back to fsync() where a volume refuses F_FULLFSYNC.
+    #[cfg(target_vendor = "apple")]
+    if t.synchronous != "OFF" {
+        conn.pragma_update(None, "fullfsync", true)?;
+        conn.pragma_update(None, "checkpoint_fullfsync", true)?;
+    }
     if t.journal == "WAL" {
         // The WAL file keeps its size when the WAL starts over: writing over
         // pages the file already has costs less than growing it again (the
@@ -206,19 +449,52 @@ fn set_journal_mode(conn: &Connection, mode: &str, wait: bool) -> Result<String>
     }
 }
 
-/// Drops `idx_sse_*` indexes that are not on the allowlist (a large TEXT
-/// index would cripple every insert); other indexes belong to the user.
-fn drop_stray_indexes(conn: &Connection) -> Result<()> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'")?
-        .query_map([], |r| r.get(0))?
+/// Drops every `idx_sse_*` index that is not exactly one of the allowlist
+/// (a large TEXT index would cripple every insert, and a unique or partial
+/// one would change what the contract's name promises); the allowlisted ones
+/// are then built right by [`create_indexes`]. Other indexes are the user's.
+fn drop_misfit_indexes(conn: &Connection) -> Result<()> {
+    let found: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, tbl_name FROM sqlite_schema \
+             WHERE type = 'index' AND name LIKE 'idx\\_sse\\_%' ESCAPE '\\'",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for name in names {
-        if !INDEXES.iter().any(|(n, _)| *n == name) {
+    for (name, table) in found {
+        let fits = match INDEXES.iter().find(|(n, _)| *n == name) {
+            Some((_, column)) => table == "sse_lines" && plain_index_on(conn, &name, column)?,
+            None => false,
+        };
+        if !fits {
             conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
         }
     }
     Ok(())
+}
+
+/// Whether index `name` of `sse_lines` is what the allowlist means: one key,
+/// the column itself (no expression), ascending, binary collation, neither
+/// unique nor partial.
+fn plain_index_on(conn: &Connection, name: &str, column: &str) -> Result<bool> {
+    let (unique, partial): (bool, bool) = conn.query_row(
+        "SELECT \"unique\", partial FROM pragma_index_list('sse_lines') WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if unique || partial {
+        return Ok(false);
+    }
+    let keys: Vec<(Option<String>, bool, Option<String>)> = conn
+        .prepare(
+            "SELECT name, \"desc\", coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY seqno",
+        )?
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(matches!(
+        keys.as_slice(),
+        [(Some(col), false, Some(coll))] if col == column && coll.eq_ignore_ascii_case("BINARY")
+    ))
 }
 
 /// Whether the allowlisted indexes exist (a completed earlier run built them).
@@ -431,4 +707,215 @@ pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
     let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
+}
+
+/// Objects a user added to an ingestor database (their own tables with
+/// their rows, views, triggers, and indexes other than `idx_sse_*`), to be
+/// carried over into a `--from-scratch` rebuild of it.
+#[derive(Debug, Default)]
+pub struct UserObjects {
+    objects: Vec<UserObject>,
+}
+
+#[derive(Debug)]
+struct UserObject {
+    kind: Kind,
+    name: String,
+    sql: String,
+}
+
+/// In the order they are re-created: a table before its indexes and the
+/// views and triggers that use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Table,
+    Index,
+    View,
+    Trigger,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Index => "index",
+            Kind::View => "view",
+            Kind::Trigger => "trigger",
+        }
+    }
+}
+
+impl UserObjects {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Checks that the database at `path` is one ingestor may rebuild (as
+/// [`open`] would, without writing anything) and lists what the user added
+/// to it. Refuses, naming them, objects that a rebuild could not re-create
+/// with their contents (virtual tables, such as FTS indexes).
+pub fn user_objects(path: &Path) -> Result<UserObjects> {
+    let display = path.display();
+    // Read and write, though it only reads: a read-only connection to a
+    // database in WAL mode leaves the -wal and -shm files it had to create,
+    // where the last read-write connection to close removes them.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open database {display}"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    inspect(&conn, path)?;
+    let all: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = |name: &str| CONTRACT_TABLES.iter().any(|t| t.eq_ignore_ascii_case(name));
+    let mut kept = UserObjects::default();
+    let mut lost = Vec::new();
+    for (kind, name, sql) in all {
+        // Automatic indexes have no SQL; sqlite_* are SQLite's own
+        // (AUTOINCREMENT counters are carried with their tables).
+        let Some(sql) = sql else { continue };
+        if name.to_ascii_lowercase().starts_with("sqlite_") {
+            continue;
+        }
+        let kind = match kind.as_str() {
+            "table" if ours(&name) => continue,
+            "table" => Kind::Table,
+            // Ours, or not allowlisted and dropped by every run (schema.md).
+            "index" if name.to_ascii_lowercase().starts_with("idx_sse_") => continue,
+            "index" => Kind::Index,
+            "view" => Kind::View,
+            "trigger" => Kind::Trigger,
+            _ => continue,
+        };
+        if kind == Kind::Table
+            && sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE VIRTUAL")
+        {
+            lost.push(name);
+            continue;
+        }
+        kept.objects.push(UserObject { kind, name, sql });
+    }
+    if !lost.is_empty() {
+        bail!(
+            "--from-scratch would lose virtual table {} of {display}, which a rebuild cannot \
+             re-create with its contents; nothing was changed (drop it first, or run without \
+             --from-scratch)",
+            lost.join(", ")
+        );
+    }
+    kept.objects.sort_by_key(|o| o.kind);
+    Ok(kept)
+}
+
+/// Re-creates `objects` (listed by [`user_objects`] from the database at
+/// `old`) in `conn`, the rebuilt database, with the user's tables' rows,
+/// row ids and AUTOINCREMENT counters. Run after the load, so the user's
+/// triggers do not fire again for the rebuilt rows (their effects are in
+/// the tables copied).
+pub fn recreate_user_objects(conn: &Connection, old: &Path, objects: &UserObjects) -> Result<()> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    // The rows are copied as they were, references included.
+    let fk: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    conn.execute("ATTACH DATABASE ?1 AS ingestor_old", [read_only_uri(old)?])
+        .with_context(|| format!("cannot read the old database {}", old.display()))?;
+    let copied = copy_objects(conn, objects);
+    if copied.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let detached = conn.execute_batch("DETACH DATABASE ingestor_old");
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    copied?;
+    detached?;
+    Ok(())
+}
+
+fn copy_objects(conn: &Connection, objects: &UserObjects) -> Result<()> {
+    conn.execute_batch("BEGIN")?;
+    for o in &objects.objects {
+        let what = || {
+            format!(
+                "cannot carry {} {} of the old database into the rebuilt one; the old \
+                 database is left as it was",
+                o.kind.name(),
+                o.name
+            )
+        };
+        conn.execute_batch(&o.sql).with_context(what)?;
+        if o.kind == Kind::Table {
+            copy_rows(conn, &o.name).with_context(what)?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+fn copy_rows(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    let quoted = quote(table);
+    // Generated columns are computed, not inserted.
+    let cols: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1, 'ingestor_old') WHERE hidden = 0")?
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
+    // Row ids are kept too, as the user may refer to them: under a name no
+    // column takes, unless the table has none (WITHOUT ROWID).
+    let rowid = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|r| !cols.iter().any(|c| c.eq_ignore_ascii_case(r)));
+    if let Some(r) = rowid
+        && conn
+            .prepare(&format!("SELECT {r} FROM ingestor_old.{quoted} LIMIT 0"))
+            .is_ok()
+    {
+        list.insert(0, r.to_owned());
+    }
+    let list = list.join(", ");
+    conn.execute_batch(&format!(
+        "INSERT INTO main.{quoted}({list}) SELECT {list} FROM ingestor_old.{quoted}"
+    ))?;
+    let counters = "SELECT 1 FROM {db}.sqlite_schema WHERE name = 'sqlite_sequence'";
+    let has = |db: &str| -> rusqlite::Result<bool> {
+        conn.query_row(&counters.replace("{db}", db), [], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+    };
+    if has("main")? && has("ingestor_old")? {
+        conn.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])?;
+        conn.execute(
+            "INSERT INTO main.sqlite_sequence(name, seq) \
+             SELECT name, seq FROM ingestor_old.sqlite_sequence WHERE name = ?1",
+            [table],
+        )?;
+    }
+    Ok(())
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A `file:` URI opening `path` read-only, so that reading the old database
+/// through ATTACH can never write to it.
+fn read_only_uri(path: &Path) -> Result<String> {
+    let abs = std::path::absolute(path)?;
+    let mut uri = String::from("file:");
+    for &b in abs.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    Ok(uri)
 }
