@@ -47,12 +47,6 @@ fn rewritten(e: &anyhow::Error) -> bool {
 }
 
 fn run_once(config: &Config) -> Result<()> {
-    if (config.start_offset.is_some() || config.start_at_end) && config.input.is_none() {
-        bail!(
-            "--start-offset and --start-at-end need --input FILE \
-             (standard input has no offsets to seek to)"
-        );
-    }
     if let (true, Some(path)) = (config.follow, config.input.as_deref())
         && !source::wait_for(path, &|msg| log(config, msg))
     {

@@ -5,8 +5,7 @@
 //!
 //! Linux only where it says so: waits on `/proc/PID/fd` and the exec into live mode.
 
-mod oracle;
-mod util;
+use crate::util;
 
 use std::fs;
 use std::io::Write;
@@ -16,7 +15,7 @@ use std::path::Path;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use util::{DB, Dir, INPUT, ProcBuilder, assert_matches, generate};
+use crate::util::{DB, Dir, INPUT, ProcBuilder, assert_matches, generate};
 
 /// Runs `ingestor --input INPUT --db DB ARGS`, asserts a clean run (one summary line) and a
 /// sound database, and returns the summary line.

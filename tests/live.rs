@@ -798,6 +798,8 @@ fn a_file_rotated_while_stopped_is_finished_first() {
 /// A new file at the path that the follower may not read yet (created with a restrictive mode
 /// and opened up a moment later): said once, waited for, then read from its start. The
 /// follower runs as `nobody` when the tests run as root, so that the permission applies.
+/// Linux only: it waits on `/proc` for the follower to hold its input.
+#[cfg(target_os = "linux")]
 #[test]
 fn unreadable_new_file_is_waited_for() {
     use std::os::unix::fs::PermissionsExt;
@@ -815,6 +817,9 @@ fn unreadable_new_file_is_waited_for() {
         .unprivileged()
         .spawn();
     p.wait_exec();
+    // The two rows were committed before the exec: wait for the live process to hold the
+    // file, or the rotation below could come before it opens its input.
+    p.wait_open("the live process to open its input", &dir.path(INPUT));
     wait_counts(&mut p, &db, 2, 0);
     std::fs::rename(dir.path(INPUT), dir.path("in.jsonl.1")).expect("rotate");
     // Made unreadable before it appears at the path: created in place, the follower could

@@ -4,6 +4,7 @@
 //!
 //! - `historical`: one-shot backfills, resumes, the contract against the oracle;
 //! - `live`: following files and pipes, rotation, the hand-over to live mode;
+//! - `database`: what a run does to the database file: modes, foreign files, indexes, user objects;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
 //! - `cli`: flags, their ranges and the hand-over of settings;
 //! - `crash`: the kill -9 campaign (Linux).
@@ -13,6 +14,7 @@ mod util;
 
 mod cli;
 mod crash;
+mod database;
 mod faults;
 mod historical;
 mod live;

@@ -395,7 +395,7 @@ pub fn assert_live_stats_line(stderr: &str) {
     let rss_now = last.find("RSS now ").map(|i| &last[i + "RSS now ".len()..]);
     let rss_value = rss_now.and_then(|rest| {
         let (num, unit) = rest.split_once(' ')?;
-        (unit.starts_with("MB") && num.parse::<f64>().is_ok()).then_some(num)
+        (unit.starts_with("MiB") && num.parse::<f64>().is_ok()).then_some(num)
     });
     assert!(
         last.starts_with("ingestor: live: ") && rss_value.is_some(),
