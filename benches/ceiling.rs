@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         "ingestor", "--db", "unused",
     ]))
     .expect("the default flags are valid");
-    let conn = db::open(&db_path, &config.new_db)?;
+    let conn = db::open(&db_path, &config.new_db, &config.log())?;
     conn.execute_batch(&load_sql)?;
     let started = Instant::now();
     {
@@ -86,10 +86,10 @@ fn main() -> anyhow::Result<()> {
         let mut in_tx = 0;
         for batch in &batches {
             for row in &batch.rows {
-                insert_row.execute(batch, row)?;
+                insert_row.execute_row(batch, 1, row)?;
             }
             for bad in &batch.bad {
-                insert_bad.execute_bad(batch, bad)?;
+                insert_bad.execute_bad(batch, 1, bad)?;
             }
             in_tx += batch.lines;
             if in_tx >= config.batch_rows {

@@ -39,7 +39,16 @@ pub enum Cell {
     },
 }
 
-pub type Row = [Cell; COLUMNS.len()];
+/// The cells of one row, in [`COLUMNS`] order.
+pub type Cells = [Cell; COLUMNS.len()];
+
+/// One accepted line: where it starts in its source (`src_offset`), and its
+/// cells.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub offset: u64,
+    pub cells: Cells,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct BadLine {
@@ -149,11 +158,11 @@ impl Builder {
         if let Err(e) = self.env.scan(line) {
             return push_bad(batch, offset, format_args!("{e}"), line);
         }
-        let row = self.build_row(&mut batch.arena, line);
-        batch.rows.push(row);
+        let cells = self.build_row(&mut batch.arena, line);
+        batch.rows.push(Row { offset, cells });
     }
 
-    fn build_row(&mut self, arena: &mut Vec<u8>, line: &[u8]) -> Row {
+    fn build_row(&mut self, arena: &mut Vec<u8>, line: &[u8]) -> Cells {
         let env = &self.env;
         let text = |arena: &mut Vec<u8>, key| text_cell(arena, line, env.get(key));
         let event = text(arena, Key::Event);
@@ -327,7 +336,7 @@ fn extra_cell(arena: &mut Vec<u8>, line: &[u8], env: &Envelope) -> Cell {
 mod tests {
     use super::*;
 
-    fn row_of(line: &str) -> (Batch, Row) {
+    fn row_of(line: &str) -> (Batch, Cells) {
         let mut batch = Batch::default();
         let mut b = Builder::new(usize::MAX);
         b.push(
@@ -338,7 +347,7 @@ mod tests {
             },
         );
         assert!(batch.bad.is_empty(), "{line}");
-        let row = batch.rows[0];
+        let row = batch.rows[0].cells;
         (batch, row)
     }
 

@@ -149,6 +149,10 @@ pub struct Config {
 }
 
 impl Config {
+    /// The logging handle these settings ask for.
+    pub fn log(&self) -> crate::report::Log {
+        crate::report::Log::new(self.quiet, self.progress)
+    }
     /// Resolves and checks the flags; refuses a value out of its range or a
     /// combination that cannot work, naming the flag.
     pub fn from_args(args: Args) -> Result<Config, UsageError> {

@@ -1,5 +1,6 @@
-//! What a person sees: a progress display while a backfill runs on a
-//! terminal, and one summary line at the end. Nothing goes to stdout.
+//! What a person sees: lines on stderr through one [`Log`] handle, a progress
+//! display while a long phase runs on a terminal, and one summary line at the
+//! end. Nothing goes to stdout.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,48 @@ pub struct Stats {
     pub bytes: u64,
     pub load: Duration,
     pub index: Duration,
+}
+
+/// The one way the program talks to its user: every message goes through
+/// here (`--quiet` silences them), and progress bars are made here, only
+/// for a terminal.
+#[derive(Clone, Copy, Debug)]
+pub struct Log {
+    quiet: bool,
+    progress: bool,
+}
+
+impl Log {
+    pub fn new(quiet: bool, progress: bool) -> Log {
+        Log { quiet, progress }
+    }
+
+    /// One line on stderr, prefixed with the program's name.
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("ingestor: {msg}");
+        }
+    }
+
+    /// A byte-counting progress display for reading `total` bytes (when known).
+    pub fn progress(&self, total: Option<u64>) -> Progress {
+        Progress::new(self.progress, total)
+    }
+
+    /// A progress display counting `what` (rows, say) up to `total`.
+    pub fn counter(&self, total: u64, what: &str) -> Progress {
+        let bar = self.progress.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let template =
+                format!("{{bar:30}} {{human_pos}}/{{human_len}} {what} {{msg}} ETA {{eta}}");
+            bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+        }
+    }
 }
 
 pub struct Progress {
@@ -47,6 +90,13 @@ impl Progress {
             bar.set_position(stats.bytes);
             let secs = self.started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{:.0} lines/s", stats.lines as f64 / secs));
+        }
+    }
+
+    /// Moves a [`Log::counter`] display to `pos`.
+    pub fn set(&self, pos: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(pos);
         }
     }
 

@@ -93,8 +93,8 @@ fn run_once(config: &Config) -> Result<()> {
         path: fresh.then(|| build_path.clone()),
     };
     let conn = match created {
-        Some(id) => db::open_created(&build_path, tuning, id)?,
-        None => db::open(&build_path, tuning)?,
+        Some(id) => db::open_created(&build_path, tuning, id, &config.log())?,
+        None => db::open(&build_path, tuning, &config.log())?,
     };
     let mut opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
@@ -174,7 +174,7 @@ fn run_once(config: &Config) -> Result<()> {
         let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
         let _ = sync_file(dir.unwrap_or(Path::new(".")));
         to_live
-            .then(|| db::open(&config.db, &config.live))
+            .then(|| db::open(&config.db, &config.live, &config.log()))
             .transpose()?
     } else if to_live {
         Some(conn)
@@ -318,7 +318,7 @@ fn open_live(
         let mode = file_mode(config.input.as_deref(), None)?;
         let _ = db::create_file(&config.db, mode);
     }
-    let conn = db::open(&config.db, &config.live)?;
+    let conn = db::open(&config.db, &config.live, &config.log())?;
     let opened = input.resolve(&conn, start)?;
     note_restart(config, opened.restarted.as_deref());
     let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);

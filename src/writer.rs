@@ -68,10 +68,10 @@ impl<'c> Writer<'c> {
             self.in_tx = true;
         }
         for row in &batch.rows {
-            self.insert_row.execute(batch, row)?;
+            self.insert_row.execute_row(batch, self.source_id, row)?;
         }
         for bad in &batch.bad {
-            self.insert_bad.execute_bad(batch, bad)?;
+            self.insert_bad.execute_bad(batch, self.source_id, bad)?;
         }
         let s = &mut self.stats;
         s.lines += batch.lines;

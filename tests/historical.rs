@@ -1646,7 +1646,7 @@ fn tables_have_the_contract_columns_in_order() {
         .iter()
         .map(|c| {
             let ty = match *c {
-                "id" | "data_count" | "meta_pid" => "INTEGER",
+                "id" | "source_id" | "src_offset" | "data_count" | "meta_pid" => "INTEGER",
                 _ => "TEXT",
             };
             ((*c).to_owned(), ty.to_owned())
@@ -1668,6 +1668,7 @@ fn tables_have_the_contract_columns_in_order() {
         bad,
         [
             ("id", "INTEGER"),
+            ("source_id", "INTEGER"),
             ("src_offset", "INTEGER"),
             ("reason", "TEXT"),
             ("raw", "BLOB")

@@ -1,6 +1,7 @@
 //! The SQLite side: opening and checking a database, the contract's schema,
 //! mode settings, the index allowlist, and the stored ingest positions.
 
+mod migrate;
 mod stmt;
 
 use std::io;
@@ -10,13 +11,16 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::report::{Log, Progress};
+
 pub use stmt::RawStmt;
 
 /// How long to wait for another writer before giving up with an error.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `PRAGMA user_version` of the schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the schema this build writes: 2 adds row
+/// provenance (`source_id`, `src_offset`) and `ingest_sources.host`.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The allowlist of schema.md: small, hot lookup columns only.
 pub const INDEXES: [(&str, &str); 7] = [
@@ -29,7 +33,9 @@ pub const INDEXES: [(&str, &str); 7] = [
     ("idx_sse_meta_turn_id", "meta_turn_id"),
 ];
 
-const SCHEMA: &str = "
+/// Version 1, as the first release wrote it: what a version-1 database must
+/// hold to be migrated.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS sse_lines(
     id INTEGER PRIMARY KEY,
     event TEXT,
@@ -67,11 +73,65 @@ CREATE TABLE IF NOT EXISTS ingest_sources(
 );
 ";
 
-pub const INSERT_ROW: &str = "INSERT INTO sse_lines(event, t, flow_id, round, data_count, sid, \
-     meta_ver, meta_pid, meta_cwd, meta_turn_id, metadata, extra, line) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/// The current schema (schema.md): small, indexed columns first, the big
+/// ones last, since SQLite reads a record's columns in order.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sse_lines(
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER,
+    src_offset INTEGER,
+    event TEXT,
+    t TEXT,
+    flow_id TEXT,
+    round TEXT,
+    data_count INTEGER,
+    sid TEXT,
+    meta_ver TEXT,
+    meta_pid INTEGER,
+    meta_cwd TEXT,
+    meta_turn_id TEXT,
+    metadata TEXT,
+    extra TEXT,
+    line TEXT
+);
+CREATE TABLE IF NOT EXISTS bad_lines(
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER,
+    src_offset INTEGER,
+    reason TEXT,
+    raw BLOB
+);
+-- One row per input source. `offset` is the byte just past the last line
+-- whose rows are committed; it is written in the same transaction as them.
+CREATE TABLE IF NOT EXISTS ingest_sources(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    dev INTEGER,
+    ino INTEGER,
+    head BLOB,
+    offset INTEGER NOT NULL,
+    tail BLOB,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),
+    updated_at TEXT,
+    host TEXT
+);
+";
 
-pub const INSERT_BAD: &str = "INSERT INTO bad_lines(src_offset, reason, raw) VALUES (?1, ?2, ?3)";
+/// The schema a database of `version` holds.
+fn schema_of(version: i64) -> &'static str {
+    match version {
+        1 => SCHEMA_V1,
+        _ => SCHEMA,
+    }
+}
+
+/// A row: its source and offset, then the cells of a batch row in order.
+pub const INSERT_ROW: &str = "INSERT INTO sse_lines(source_id, src_offset, event, t, flow_id, \
+     round, data_count, sid, meta_ver, meta_pid, meta_cwd, meta_turn_id, metadata, extra, line) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+pub const INSERT_BAD: &str =
+    "INSERT INTO bad_lines(source_id, src_offset, reason, raw) VALUES (?1, ?2, ?3, ?4)";
 
 /// Settings that differ between a bulk backfill and live following.
 #[derive(Clone, Copy, Debug)]
@@ -85,18 +145,18 @@ pub struct Tuning {
 /// Opens (creating if needed) and checks a database, bringing its schema to
 /// [`SCHEMA_VERSION`]. Nothing is written to a file that turns out not to be
 /// an ingestor database of this version or older.
-pub fn open(path: &Path, tuning: &Tuning) -> Result<Connection> {
-    open_as(path, tuning, None)
+pub fn open(path: &Path, tuning: &Tuning, log: &Log) -> Result<Connection> {
+    open_as(path, tuning, None, log)
 }
 
 /// Opens a database file this run has just made with [`create_file`]
 /// (`id` is what that returned): a symbolic link at its name is refused,
 /// not followed, and the file SQLite opened must be that very file.
-pub fn open_created(path: &Path, tuning: &Tuning, id: FileId) -> Result<Connection> {
-    open_as(path, tuning, Some(id))
+pub fn open_created(path: &Path, tuning: &Tuning, id: FileId, log: &Log) -> Result<Connection> {
+    open_as(path, tuning, Some(id), log)
 }
 
-fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>) -> Result<Connection> {
+fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>, log: &Log) -> Result<Connection> {
     let display = path.display();
     check_folder(path)?;
     // URI names are on in the bundled SQLite anyway (SQLITE_USE_URI);
@@ -149,14 +209,66 @@ fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>) -> Result<Conn
         conn.pragma_update(None, "page_size", tuning.page_size)?;
     }
     apply(&conn, tuning)?;
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .with_context(|| format!("cannot write the schema into {display}"))?;
+    match version {
+        0 => conn
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .with_context(|| format!("cannot write the schema into {display}"))?,
+        1 => upgrade(&conn, path, log)?,
+        _ => {}
     }
     drop_misfit_indexes(&conn)?;
     Ok(conn)
+}
+
+/// Migrates a version-1 database to the current version in place, saying
+/// what it does and how long it took (a multi-GB table is rewritten).
+fn upgrade(conn: &Connection, path: &Path, log: &Log) -> Result<()> {
+    log.info(format_args!(
+        "{}: schema version 1; migrating it in place to version {SCHEMA_VERSION} \
+         (row provenance: every row is rewritten once, then the indexes)",
+        path.display()
+    ));
+    let mut bar: Option<Progress> = None;
+    let migrated = migrate::v1_to_v2(conn, &host_name(), create_indexes, &mut |done, total| {
+        bar.get_or_insert_with(|| log.counter(total, "rows"))
+            .set(done)
+    })
+    .with_context(|| {
+        format!(
+            "cannot migrate {} to schema version {SCHEMA_VERSION} (it is left as it was)",
+            path.display()
+        )
+    })?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    if migrated.to > migrated.from {
+        log.info(format_args!(
+            "{}: migrated from schema version {} to {}: {} rows and {} bad lines \
+             rewritten, indexes rebuilt, in {:.2} s",
+            path.display(),
+            migrated.from,
+            migrated.to,
+            migrated.rows,
+            migrated.bad,
+            migrated.took.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// This machine's name, recorded with each source (`ingest_sources.host`).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
 /// Fails with a clear line when the database's folder does not exist
@@ -332,7 +444,7 @@ fn not_ours(conn: &Connection, version: i64) -> Result<Option<NotOurs>> {
         return Ok(None);
     }
     let reference = Connection::open_in_memory()?;
-    reference.execute_batch(SCHEMA)?;
+    reference.execute_batch(schema_of(version))?;
     for table in CONTRACT_TABLES {
         match object(table)? {
             None => return Ok(Some(NotOurs::Missing { table, version })),
@@ -651,11 +763,21 @@ pub fn last_source(conn: &Connection, path: &str) -> Result<Option<SourceRow>> {
         .optional()?)
 }
 
-/// Records a new source starting at `offset`; returns its id.
+/// Records a new source starting at `offset`, read on this machine; returns
+/// its id.
 pub fn insert_source(conn: &Connection, s: &SourceRow) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO ingest_sources(path, dev, ino, head, offset, tail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![s.path, s.dev, s.ino, s.head, s.offset as i64, s.tail],
+        "INSERT INTO ingest_sources(path, host, dev, ino, head, offset, tail, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+        params![
+            s.path,
+            host_name(),
+            s.dev,
+            s.ino,
+            s.head,
+            s.offset as i64,
+            s.tail
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }

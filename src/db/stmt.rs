@@ -16,7 +16,7 @@ use std::ptr;
 
 use rusqlite::{Connection, ffi};
 
-use crate::batch::{BadLine, Batch, Cell};
+use crate::batch::{BadLine, Batch, Cell, Row};
 
 /// A prepared statement owned outside rusqlite's cache, tied to its
 /// connection's lifetime so it is always finalized first.
@@ -57,22 +57,47 @@ impl<'conn> RawStmt<'conn> {
     /// The bytes must stay untouched until this returns, which `&Batch`
     /// guarantees; none stays bound after it returns.
     pub fn execute(&mut self, batch: &Batch, cells: &[Cell]) -> rusqlite::Result<()> {
+        self.execute_parts(batch, &[], cells)
+    }
+
+    /// Inserts an `sse_lines` row ([`crate::db::INSERT_ROW`]): its source and
+    /// offset, then its cells.
+    pub fn execute_row(
+        &mut self,
+        batch: &Batch,
+        source_id: i64,
+        row: &Row,
+    ) -> rusqlite::Result<()> {
+        let provenance = [Cell::Int(source_id), Cell::Int(row.offset as i64)];
+        self.execute_parts(batch, &provenance, &row.cells)
+    }
+
+    fn execute_parts(
+        &mut self,
+        batch: &Batch,
+        head: &[Cell],
+        cells: &[Cell],
+    ) -> rusqlite::Result<()> {
         let bound = Bound::new(self);
-        for (i, cell) in cells.iter().enumerate() {
+        for (i, cell) in head.iter().chain(cells).enumerate() {
             bound.0.bind_cell(i as c_int + 1, batch, *cell)?;
         }
         bound.0.step()
     }
 
-    /// Inserts a `bad_lines` row: offset, reason, raw bytes.
-    pub fn execute_bad(&mut self, batch: &Batch, bad: &BadLine) -> rusqlite::Result<()> {
+    /// Inserts a `bad_lines` row: source, offset, reason, raw bytes.
+    pub fn execute_bad(
+        &mut self,
+        batch: &Batch,
+        source_id: i64,
+        bad: &BadLine,
+    ) -> rusqlite::Result<()> {
         let bound = Bound::new(self);
         let this = &mut *bound.0;
-        // SAFETY: `stmt` is a live prepared statement; an integer is copied.
-        let rc = unsafe { ffi::sqlite3_bind_int64(this.stmt, 1, bad.offset as i64) };
-        check(this.db, rc)?;
+        this.bind_cell(1, batch, Cell::Int(source_id))?;
+        this.bind_cell(2, batch, Cell::Int(bad.offset as i64))?;
         let (start, len) = bad.reason;
-        this.bind_cell(2, batch, Cell::Text { start, len })?;
+        this.bind_cell(3, batch, Cell::Text { start, len })?;
         let raw = batch.text(bad.raw.0, bad.raw.1);
         // SAFETY: `raw` borrows `batch`, which outlives this call, and the
         // `Bound` guard clears the binding before the call returns, so the
@@ -80,7 +105,7 @@ impl<'conn> RawStmt<'conn> {
         let rc = unsafe {
             ffi::sqlite3_bind_blob64(
                 this.stmt,
-                3,
+                4,
                 raw.as_ptr().cast(),
                 raw.len() as u64,
                 ffi::SQLITE_STATIC(),
@@ -294,11 +319,12 @@ mod tests {
             raw: (0, 2),
         };
         let mut bad_stmt =
-            RawStmt::prepare(&conn, "INSERT INTO u(a, b) VALUES (?1, ?2 || ?3)").expect("prepare");
-        bad_stmt.execute_bad(&batch, &bad).expect("bad row");
+            RawStmt::prepare(&conn, "INSERT INTO u(a, b) VALUES (?1 + ?2, ?3 || ?4)")
+                .expect("prepare");
+        bad_stmt.execute_bad(&batch, 1, &bad).expect("bad row");
         assert_eq!(
             expanded(&bad_stmt),
-            "INSERT INTO u(a, b) VALUES (NULL, NULL || NULL)"
+            "INSERT INTO u(a, b) VALUES (NULL + NULL, NULL || NULL)"
         );
     }
 }

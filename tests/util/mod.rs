@@ -377,6 +377,8 @@ pub fn numbers_in(text: &str) -> Vec<u64> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SseRow {
     pub id: i64,
+    pub source_id: Value,
+    pub src_offset: Value,
     pub event: Value,
     pub t: Value,
     pub flow_id: Value,
@@ -393,8 +395,10 @@ pub struct SseRow {
 }
 
 /// The columns of `sse_lines` in contract (physical) order.
-pub const SSE_COLUMNS: [&str; 14] = [
+pub const SSE_COLUMNS: [&str; 16] = [
     "id",
+    "source_id",
+    "src_offset",
     "event",
     "t",
     "flow_id",
@@ -434,6 +438,7 @@ impl SseRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BadRow {
     pub id: i64,
+    pub source_id: Value,
     pub src_offset: Value,
     pub reason: Value,
     pub raw: Value,
@@ -483,19 +488,21 @@ impl Db {
         stmt.query_map([], |r| {
             Ok(SseRow {
                 id: r.get(0)?,
-                event: r.get(1)?,
-                t: r.get(2)?,
-                flow_id: r.get(3)?,
-                round: r.get(4)?,
-                data_count: r.get(5)?,
-                sid: r.get(6)?,
-                meta_ver: r.get(7)?,
-                meta_pid: r.get(8)?,
-                meta_cwd: r.get(9)?,
-                meta_turn_id: r.get(10)?,
-                metadata: r.get(11)?,
-                extra: r.get(12)?,
-                line: r.get(13)?,
+                source_id: r.get(1)?,
+                src_offset: r.get(2)?,
+                event: r.get(3)?,
+                t: r.get(4)?,
+                flow_id: r.get(5)?,
+                round: r.get(6)?,
+                data_count: r.get(7)?,
+                sid: r.get(8)?,
+                meta_ver: r.get(9)?,
+                meta_pid: r.get(10)?,
+                meta_cwd: r.get(11)?,
+                meta_turn_id: r.get(12)?,
+                metadata: r.get(13)?,
+                extra: r.get(14)?,
+                line: r.get(15)?,
             })
         })
         .expect("query sse_lines")
@@ -507,14 +514,15 @@ impl Db {
     pub fn bad_lines(&self) -> Vec<BadRow> {
         let conn = self.open();
         let mut stmt = conn
-            .prepare("SELECT id, src_offset, reason, raw FROM bad_lines ORDER BY id")
+            .prepare("SELECT id, source_id, src_offset, reason, raw FROM bad_lines ORDER BY id")
             .expect("prepare bad_lines select");
         stmt.query_map([], |r| {
             Ok(BadRow {
                 id: r.get(0)?,
-                src_offset: r.get(1)?,
-                reason: r.get(2)?,
-                raw: r.get(3)?,
+                source_id: r.get(1)?,
+                src_offset: r.get(2)?,
+                reason: r.get(3)?,
+                raw: r.get(4)?,
             })
         })
         .expect("query bad_lines")
