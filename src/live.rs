@@ -7,7 +7,7 @@
 //! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
 
 use std::fs::File;
-use std::io::{ErrorKind, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use crate::batch::{Batch, Builder, Limits};
 use crate::db::SourceRow;
 use crate::pipeline::seal;
-use crate::reader::{Framing, LineReader, Rewritten};
+use crate::reader::{Framing, LineReader, Next, Rewritten};
 use crate::report::Stats;
 use crate::signals;
 use crate::source::Input;
@@ -181,9 +181,6 @@ impl Follower<'_, '_> {
     /// Takes one line (or notices there is none yet) and does what is due:
     /// commit, rest, budget, watching the path. `Some` ends the following.
     fn step(&mut self) -> Result<Option<End>> {
-        if signals::stop_requested() {
-            return Ok(Some(End::Stopped));
-        }
         // A pipe's last line is complete once the pipe closes; a file's last
         // line may still be being written.
         let framing = if self.is_pipe {
@@ -191,8 +188,10 @@ impl Follower<'_, '_> {
         } else {
             Framing::Follow
         };
-        let caught_up = match self.reader.next_line(framing) {
-            Ok(Some(line)) => {
+        // The reader takes a stop request before reading more (lines it
+        // already holds first: a pipe's cannot be read again).
+        let caught_up = match self.reader.next(framing) {
+            Ok(Next::Line(line)) => {
                 self.builder.push(&mut self.batch, &line);
                 if self.reader.capacity() > LIVE_READ_BUFFER {
                     // A long line is in the batch now: let its bytes in the
@@ -204,8 +203,8 @@ impl Follower<'_, '_> {
                 self.rested = false;
                 false
             }
-            Ok(None) => true,
-            Err(e) if e.kind() == ErrorKind::TimedOut => true,
+            Ok(Next::AtEnd | Next::Idle) => true,
+            Ok(Next::Stopped) => return Ok(Some(End::Stopped)),
             Err(e) if Rewritten::is(&e) => {
                 self.rewritten()?;
                 return Ok(None);
