@@ -57,7 +57,7 @@ const BUDGET_EVERY: Duration = Duration::from_millis(250);
 pub enum End {
     /// The pipe was closed by its writer.
     Closed,
-    /// SIGINT or SIGTERM.
+    /// SIGINT, SIGTERM or SIGHUP.
     Stopped,
     /// Over the memory budget after freeing what could be freed: the caller
     /// re-executes (file input only).

@@ -35,7 +35,7 @@ pub enum Ending {
     Eof,
     /// Standard input has been idle for the configured time.
     Idle,
-    /// SIGINT or SIGTERM.
+    /// SIGINT, SIGTERM or SIGHUP.
     Stopped,
 }
 

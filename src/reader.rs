@@ -58,7 +58,7 @@ pub enum Next<'a> {
     AtEnd,
     /// Nothing arrived within the source's wait (a quiet pipe).
     Idle,
-    /// A stop was requested (SIGINT, SIGTERM). Lines already read
+    /// A stop was requested (SIGINT, SIGTERM, SIGHUP). Lines already read
     /// were handed out first; [`LineReader::offset`] is where to resume.
     Stopped,
 }

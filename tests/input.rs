@@ -11,16 +11,17 @@ mod util;
 
 use std::io::Write;
 use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::ChildStdin;
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use util::{
-    DB, Dir, INPUT, Proc, ProcBuilder, assert_live_stats_line, assert_matches, generate, wait_all,
-    wait_counts,
+    DB, Dir, INGESTOR, INPUT, Proc, ProcBuilder, assert_live_stats_line, assert_matches, generate,
+    try_counts, wait_all, wait_counts,
 };
 
 /// How long a stop may take, whatever the input (the goal is about a second).
@@ -128,14 +129,14 @@ fn piped_lines_are_committed_while_the_writer_pauses() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Item 2: a stop on a quiet pipe is a stop, not idleness
+// Items 2 and 15: a stop on a quiet pipe is a stop, not idleness; SIGHUP is a stop
 
-/// SIGINT or SIGTERM while a backfill waits on a quiet pipe (far from its idle time):
+/// SIGINT, SIGTERM or SIGHUP while a backfill waits on a quiet pipe (far from its idle time):
 /// exit 0 promptly with every line read committed, without building indexes and without going
 /// live (a stop used to be taken for the pipe's idleness).
 #[test]
 fn a_stop_on_a_quiet_pipe_ends_the_backfill() {
-    for (seed, sig) in [(11, libc::SIGINT), (12, libc::SIGTERM)] {
+    for (seed, sig) in [(11, libc::SIGINT), (12, libc::SIGTERM), (13, libc::SIGHUP)] {
         let dir = Dir::new();
         let db = dir.path(DB);
         let lines = generate(&dir, "all.jsonl", seed, 300, "0.02");
@@ -163,6 +164,69 @@ fn a_stop_on_a_quiet_pipe_ends_the_backfill() {
         assert_matches(&dir.db(DB), &lines);
         assert_eq!(sources(&dir), vec![(lines.len() as i64, "-".into())]);
     }
+}
+
+/// SIGHUP (the terminal closed, a service manager) to a live follower: like SIGTERM, what was
+/// read is committed and the run ends with its summary, exit 0 (it used to die of the signal).
+#[test]
+fn sighup_stops_a_follower_cleanly() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 21, 600, "0.02");
+    let cut = util::after_lines(&all, 400);
+    dir.create(INPUT, &all[..cut]);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, &all[..cut]);
+    dir.append(INPUT, &all[cut..]);
+    wait_all(&mut p, &db, &all);
+    p.stop_with(libc::SIGHUP);
+    assert_matches(&dir.db(DB), &all);
+}
+
+/// Started with SIGHUP ignored (`nohup`), the process keeps ignoring it: the user asked it to
+/// outlive the terminal. SIGTERM still stops it.
+#[test]
+fn sighup_stays_ignored_under_nohup() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let mut cmd = Command::new(INGESTOR);
+    cmd.args(["--db", path_str(&db), "--idle-secs", "0.2"])
+        .current_dir(dir.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: signal() is async-signal-safe, as pre_exec requires; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn ingestor");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let pid = child.id() as libc::pid_t;
+    let wait_rows = |n: i64| {
+        let start = Instant::now();
+        while try_counts(&db).map(|c| c.0).unwrap_or(0) < n {
+            assert!(start.elapsed() < util::PATIENCE, "{n} rows never committed");
+            thread::sleep(Duration::from_millis(10));
+        }
+    };
+    stdin.write_all(b"{\"event\":\"a\"}\n").expect("write");
+    wait_rows(1);
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    stdin.write_all(b"{\"event\":\"b\"}\n").expect("write");
+    wait_rows(2);
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "SIGHUP ended it"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
 }
 
 // ---------------------------------------------------------------------------------------------
