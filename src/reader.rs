@@ -38,7 +38,8 @@ pub enum Framing {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line<'a> {
-    /// A complete line without its terminator (`\n` or `\r\n`).
+    /// A complete line without its terminator (`\n` or `\r\n`). A blank line
+    /// over the limit comes as an empty one: blank either way, and counted so.
     Text { bytes: &'a [u8], offset: u64 },
     /// A line over the limit: its first bytes and its full length.
     TooLong {
@@ -141,6 +142,9 @@ struct LongLine {
     offset: u64,
     active: bool,
     ends_in_cr: bool,
+    /// Every byte so far is JSON white space: the line is blank, however
+    /// long, and is skipped as blank lines are.
+    blank: bool,
     /// The source bytes just before the line: the resume fingerprint while
     /// the line's own bytes stream past (see [`LineReader::tail`]).
     tail: Vec<u8>,
@@ -153,6 +157,7 @@ impl LongLine {
         self.offset = offset;
         self.active = true;
         self.ends_in_cr = false;
+        self.blank = true;
         self.tail.clear();
         self.tail.extend_from_slice(tail);
     }
@@ -161,6 +166,7 @@ impl LongLine {
         let room = LONG_LINE_HEAD.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.len += bytes.len() as u64;
+        self.blank = self.blank && crate::scan::is_blank(bytes);
         if let Some(&last) = bytes.last() {
             self.ends_in_cr = last == b'\r';
         }
@@ -168,6 +174,12 @@ impl LongLine {
 
     fn finish(&mut self) -> Line<'_> {
         self.active = false;
+        if self.blank {
+            return Line::Text {
+                bytes: &self.head[..0],
+                offset: self.offset,
+            };
+        }
         if self.ends_in_cr {
             self.len -= 1;
             self.head
@@ -282,6 +294,12 @@ impl<R> LineReader<R> {
             bytes = rest;
         }
         if bytes.len() > self.max_line {
+            if crate::scan::is_blank(bytes) {
+                return Line::Text {
+                    bytes: &bytes[..0],
+                    offset,
+                };
+            }
             return Line::TooLong {
                 head: &bytes[..bytes.len().min(LONG_LINE_HEAD)],
                 len: bytes.len() as u64,
@@ -662,6 +680,27 @@ mod tests {
         assert_eq!(r.next_line(Framing::Follow).unwrap(), None);
         assert_eq!(r.offset(), 2);
         assert_eq!(r.pending(), 4);
+    }
+
+    #[test]
+    fn over_limit_blank_lines_are_blank_lines() {
+        // Held whole (within the buffer) or let go as they stream past, with
+        // `\r\n` or without, last or not: blank (empty), however long. One
+        // that is not white space to its end is over the limit as usual.
+        let blank = " \t".repeat(3000);
+        let data = format!("a\n{blank}\n{blank}\r\n{blank}x\nb\n{blank}");
+        let want = vec![
+            ("a".to_string(), 0, None),
+            (String::new(), 2, None),
+            (String::new(), 6003, None),
+            (format!("{blank}x"), 12005, Some(6001)),
+            ("b".to_string(), 18007, None),
+            (String::new(), 18009, None),
+        ];
+        for (initial, chunk) in [(64, 100), (64, 7), (1 << 16, 1 << 16)] {
+            let lines = frame(data.as_bytes(), chunk, initial, 1000);
+            assert_eq!(lines, want, "chunk {chunk}, buffer {initial}");
+        }
     }
 
     fn stop_now() -> bool {

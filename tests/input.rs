@@ -377,3 +377,35 @@ fn sigterm_inside_an_enormous_line_of_a_file() {
     );
     assert_eq!(sse_indexes(&dir), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: blank lines over the line limit are blank lines
+
+#[test]
+fn overlong_blank_lines_are_skipped_and_counted() {
+    let dir = Dir::new();
+    let spaces = " \t".repeat(2500);
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"event\":\"a\"}\n");
+    input.extend_from_slice(format!("{spaces}\n").as_bytes());
+    input.extend_from_slice(b"{\"event\":\"b\"}\r\n");
+    input.extend_from_slice(format!("{}\r\n", " ".repeat(3000)).as_bytes());
+    input.extend_from_slice(format!("{spaces}x\n").as_bytes());
+    input.extend_from_slice(spaces.as_bytes());
+    let path = dir.create(INPUT, &input);
+    let err = dir
+        .command()
+        .args(["--input", path_str(&path), "--db", DB])
+        .args(["--max-line-bytes", "1000"])
+        .assert_ok();
+    let db = dir.db(DB);
+    assert_eq!(db.count("sse_lines"), 2);
+    let bad: Vec<_> = db.bad_lines().into_iter().map(|b| b.src_offset).collect();
+    let x_line = rusqlite::types::Value::Integer(14 + 5001 + 15 + 3002);
+    assert_eq!(
+        bad,
+        vec![x_line],
+        "only the line ending in `x` is bad (offsets)"
+    );
+    assert!(err.contains("3 blank"), "three blank lines counted: {err}");
+}
