@@ -17,10 +17,14 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::db::{self, SourceRow};
+use crate::exit::UsageError;
 use crate::reader::{Pulled, Source};
 
 /// How many of a file's first bytes identify it.
 pub const HEAD_LEN: usize = 64;
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
 pub enum Input {
     File(File),
@@ -225,6 +229,14 @@ pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
         open_file(path).with_context(|| format!("cannot open input {}", path.display()))?;
     if meta.is_dir() {
         anyhow::bail!("input {} is a folder, not a file", path.display());
+    }
+    if head.starts_with(SQLITE_HEADER) {
+        // Ingested, it would be thousands of bad lines: the user most likely
+        // swapped the two paths.
+        return Err(anyhow::Error::new(UsageError(format!(
+            "input {} is a SQLite database, not a JSONL log: did you swap --input and --db?",
+            path.display()
+        ))));
     }
     Ok(Unresolved {
         input: Input::File(file),

@@ -409,3 +409,45 @@ fn overlong_blank_lines_are_skipped_and_counted() {
     );
     assert!(err.contains("3 blank"), "three blank lines counted: {err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 10: a database given as the input
+
+#[test]
+fn a_database_given_as_input_is_refused() {
+    let dir = Dir::new();
+    let log = dir.create("log.jsonl", "{\"event\":\"a\"}\n{\"event\":\"b\"}\n");
+    dir.command()
+        .args(["--input", path_str(&log), "--db", "real.db"])
+        .assert_ok();
+    let real = dir.read("real.db");
+    let log_bytes = dir.read("log.jsonl");
+    let real_path = dir.path("real.db");
+
+    // Into a new database, or with the two paths swapped (the log given as --db).
+    for (target, exists) in [("new.db", false), ("log.jsonl", true)] {
+        let out = dir
+            .command()
+            .args(["--input", path_str(&real_path), "--db", target])
+            .run();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "--db {target}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains("is a SQLite database") && err.contains("swap --input and --db"),
+            "{err}"
+        );
+        assert_eq!(dir.exists(target), exists, "--db {target}");
+        assert!(!dir.exists(&format!("{target}.building")));
+    }
+    assert_eq!(
+        dir.read("real.db"),
+        real,
+        "the database given as input changed"
+    );
+    assert_eq!(
+        dir.read("log.jsonl"),
+        log_bytes,
+        "the log given as --db changed"
+    );
+}
