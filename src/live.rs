@@ -7,7 +7,7 @@
 //! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
 
 use std::fs::File;
-use std::io::{ErrorKind, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use crate::batch::{Batch, Builder, Limits};
 use crate::db::SourceRow;
 use crate::pipeline::seal;
-use crate::reader::{Framing, LineReader, Rewritten};
+use crate::reader::{Framing, LineReader, Next, Rewritten};
 use crate::report::Stats;
 use crate::signals;
 use crate::source::Input;
@@ -48,16 +48,21 @@ const WAL_LIMIT: u64 = 64 << 20;
 const WAL_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Quiet time after which memory a burst used is handed back.
 const REST_AFTER: Duration = Duration::from_secs(1);
-/// A process younger than this does not re-execute: were it over budget
-/// already, a fresh one would be too, and they would loop.
+/// A process younger than this does not re-execute: re-executions are at
+/// least this far apart, whatever happens.
 const MIN_LIFETIME: Duration = Duration::from_secs(2);
+/// A re-execution is worth it only when freeing left at least this much
+/// more than the process had when it started following: a fresh process
+/// comes back at about that level, so one over the budget from its start
+/// (a budget below what a live process needs) would re-execute in a loop.
+const REEXEC_GAIN: u64 = 4 << 20;
 /// How often the budget is checked while lines flow.
 const BUDGET_EVERY: Duration = Duration::from_millis(250);
 
 pub enum End {
     /// The pipe was closed by its writer.
     Closed,
-    /// SIGINT or SIGTERM.
+    /// SIGINT, SIGTERM or SIGHUP.
     Stopped,
     /// Over the memory budget after freeing what could be freed: the caller
     /// re-executes (file input only).
@@ -86,6 +91,8 @@ pub fn follow(
     rss_budget: u64,
     log: &dyn Fn(&str),
 ) -> Result<Followed> {
+    // About what a fresh process needs: nothing read or cached yet.
+    let fresh_rss = mem::current_rss();
     let is_pipe = matches!(reader.get_mut(), Input::Stdin(_));
     reader.get_mut().set_wait(Some(POLL));
     let watch = match (path, reader.get_ref()) {
@@ -102,6 +109,9 @@ pub fn follow(
         path,
         is_pipe,
         rss_budget,
+        fresh_rss,
+        over_budget: false,
+        reexec_helps: false,
         log,
         started: Instant::now(),
         tx_started: None,
@@ -165,6 +175,13 @@ struct Follower<'c, 'p> {
     path: Option<&'p Path>,
     is_pipe: bool,
     rss_budget: u64,
+    /// RSS when this process started following.
+    fresh_rss: u64,
+    /// Over the budget since the last check that found it within: memory is
+    /// freed (and the fact logged) once per such episode, not at every check.
+    over_budget: bool,
+    /// In this episode, whether a fresh process would be clearly smaller.
+    reexec_helps: bool,
     log: &'p dyn Fn(&str),
     started: Instant,
     tx_started: Option<Instant>,
@@ -181,9 +198,6 @@ impl Follower<'_, '_> {
     /// Takes one line (or notices there is none yet) and does what is due:
     /// commit, rest, budget, watching the path. `Some` ends the following.
     fn step(&mut self) -> Result<Option<End>> {
-        if signals::stop_requested() {
-            return Ok(Some(End::Stopped));
-        }
         // A pipe's last line is complete once the pipe closes; a file's last
         // line may still be being written.
         let framing = if self.is_pipe {
@@ -191,8 +205,10 @@ impl Follower<'_, '_> {
         } else {
             Framing::Follow
         };
-        let caught_up = match self.reader.next_line(framing) {
-            Ok(Some(line)) => {
+        // The reader takes a stop request before reading more (lines it
+        // already holds first: a pipe's cannot be read again).
+        let caught_up = match self.reader.next(framing) {
+            Ok(Next::Line(line)) => {
                 self.builder.push(&mut self.batch, &line);
                 if self.reader.capacity() > LIVE_READ_BUFFER {
                     // A long line is in the batch now: let its bytes in the
@@ -204,8 +220,8 @@ impl Follower<'_, '_> {
                 self.rested = false;
                 false
             }
-            Ok(None) => true,
-            Err(e) if e.kind() == ErrorKind::TimedOut => true,
+            Ok(Next::AtEnd | Next::Idle) => true,
+            Ok(Next::Stopped) => return Ok(Some(End::Stopped)),
             Err(e) if Rewritten::is(&e) => {
                 self.rewritten()?;
                 return Ok(None);
@@ -245,16 +261,7 @@ impl Follower<'_, '_> {
         }
         if (caught_up || self.last_budget_check.elapsed() >= BUDGET_EVERY) && !self.writer.in_tx() {
             self.last_budget_check = Instant::now();
-            let rss = mem::current_rss();
-            // A fresh process would have to read a long partial line again:
-            // re-executing helps only once it has been committed.
-            let can_reexec = !self.is_pipe
-                && self.reader.pending() <= LIVE_READ_BUFFER
-                && self.started.elapsed() >= MIN_LIFETIME;
-            if rss > self.rss_budget
-                && !shed(self.conn, &mut self.reader, self.rss_budget, self.log)
-                && can_reexec
-            {
+            if self.over_budget() {
                 return Ok(Some(End::OverBudget));
             }
         }
@@ -267,6 +274,50 @@ impl Follower<'_, '_> {
             w.look(self.log)?;
         }
         Ok(None)
+    }
+
+    /// Keeps to the memory budget: over it, frees what live mode can spare,
+    /// once per episode over the budget (a process that stays over, such as
+    /// one given a budget below its needs, neither frees nor logs in a
+    /// loop). True when re-executing is the remedy left, and possible now.
+    fn over_budget(&mut self) -> bool {
+        let rss = mem::current_rss();
+        if rss <= self.rss_budget {
+            self.over_budget = false;
+            return false;
+        }
+        if !self.over_budget {
+            self.over_budget = true;
+            release(self.conn, &mut self.reader);
+            let after = mem::current_rss();
+            if after <= self.rss_budget {
+                self.over_budget = false;
+                return false;
+            }
+            self.reexec_helps =
+                !self.is_pipe && after >= self.fresh_rss.saturating_add(REEXEC_GAIN);
+            let why = if self.is_pipe || self.reexec_helps {
+                String::new()
+            } else {
+                format!(
+                    "; not re-executing: a fresh process would need about as much (this one \
+                     started at {:.1} MiB)",
+                    mib(self.fresh_rss)
+                )
+            };
+            (self.log)(&format!(
+                "live RSS {:.1} MiB is over the {:.1} MiB budget (was {:.1} MiB before \
+                 freeing){why}",
+                mib(after),
+                mib(self.rss_budget),
+                mib(rss)
+            ));
+        }
+        // A fresh process would have to read a long partial line again:
+        // re-executing helps only once it has been committed.
+        self.reexec_helps
+            && self.reader.pending() <= LIVE_READ_BUFFER
+            && self.started.elapsed() >= MIN_LIFETIME
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -430,23 +481,7 @@ fn release(conn: &Connection, reader: &mut LineReader<Input>) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// Frees what live mode can spare; returns whether RSS is back in budget.
-fn shed(
-    conn: &Connection,
-    reader: &mut LineReader<Input>,
-    budget: u64,
-    log: &dyn Fn(&str),
-) -> bool {
-    let before = mem::current_rss();
-    release(conn, reader);
-    let after = mem::current_rss();
-    if after > budget {
-        log(&format!(
-            "live RSS {:.1} MB is over the {:.1} MB budget (was {:.1} MB before freeing)",
-            after as f64 / 1e6,
-            budget as f64 / 1e6,
-            before as f64 / 1e6
-        ));
-    }
-    after <= budget
+/// Bytes in MiB, the unit of the memory flags.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
 }

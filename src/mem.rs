@@ -4,6 +4,8 @@
 /// Peak resident set size of this process image, in bytes. On Linux this is
 /// VmHWM, which starts afresh at `exec()` (ru_maxrss would carry the
 /// backfill's peak into the live process) and can be reset ([`reset_peak`]).
+/// Elsewhere it is ru_maxrss: the peak resident size (on macOS not the
+/// footprint [`current_rss`] reads there).
 pub fn peak_rss() -> u64 {
     #[cfg(target_os = "linux")]
     if let Some(kb) = status_kb("VmHWM:") {
@@ -15,6 +17,8 @@ pub fn peak_rss() -> u64 {
     if rc != 0 {
         return 0;
     }
+    // SAFETY: getrusage succeeded (rc 0), so it filled the struct; it was
+    // zeroed beforehand anyway, which is a valid rusage.
     let max = unsafe { usage.assume_init() }.ru_maxrss.max(0) as u64;
     // Linux reports KiB, macOS bytes.
     if cfg!(target_os = "macos") {
@@ -62,24 +66,27 @@ pub fn current_rss() -> u64 {
     pages * page_size()
 }
 
+/// On macOS, the footprint the OS accounts to the process (what Activity
+/// Monitor shows and memory pressure acts on): unlike the resident size it
+/// counts compressed memory and leaves out clean pages the OS can drop.
 #[cfg(target_os = "macos")]
 pub fn current_rss() -> u64 {
-    let mut info = std::mem::MaybeUninit::<libc::proc_taskinfo>::zeroed();
-    let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
-    // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
-    let n = unsafe {
-        libc::proc_pidinfo(
+    let mut info = std::mem::MaybeUninit::<libc::rusage_info_v2>::zeroed();
+    // SAFETY: RUSAGE_INFO_V2 makes proc_pid_rusage write one rusage_info_v2
+    // into the buffer, which is that size and aligned for it.
+    let rc = unsafe {
+        libc::proc_pid_rusage(
             libc::getpid(),
-            libc::PROC_PIDTASKINFO,
-            0,
-            info.as_mut_ptr().cast(),
-            size,
+            libc::RUSAGE_INFO_V2,
+            info.as_mut_ptr().cast::<libc::rusage_info_t>(),
         )
     };
-    if n != size {
+    if rc != 0 {
         return 0;
     }
-    unsafe { info.assume_init() }.pti_resident_size
+    // SAFETY: the call succeeded, so the struct is filled; it was zeroed
+    // beforehand anyway, which is a valid rusage_info_v2 (plain integers).
+    unsafe { info.assume_init() }.ri_phys_footprint
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
@@ -94,21 +101,38 @@ fn page_size() -> u64 {
 }
 
 /// Returns freed heap to the OS. glibc keeps freed memory in its arenas
-/// (measured: SQLite's shrink_memory alone did not lower RSS); other
-/// allocators (macOS) return large blocks on free, so this is a no-op there.
+/// (measured: SQLite's shrink_memory alone did not lower RSS). macOS's
+/// allocator keeps freed pages in its zones too (its small and tiny regions
+/// are not returned on free): there, the zones are asked to give back all
+/// they can.
 pub fn release_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
     }
+    #[cfg(target_os = "macos")]
+    // SAFETY: a null zone means every zone, and a goal of 0 means as much as
+    // possible; the call only returns free pages of the allocator's own.
+    unsafe {
+        malloc_zone_pressure_relief(std::ptr::null_mut(), 0);
+    }
+}
+
+#[cfg(target_os = "macos")]
+unsafe extern "C" {
+    /// `<malloc/malloc.h>` (macOS 10.7+): frees what the zone (all zones if
+    /// null) can spare, `goal` bytes or (0) as much as it can; returns the
+    /// bytes released. The libc crate does not declare it.
+    fn malloc_zone_pressure_relief(zone: *mut libc::c_void, goal: libc::size_t) -> libc::size_t;
 }
 
 /// Makes glibc serve every block over 128 KiB with its own mapping, so that a
 /// huge line's buffers go back to the OS as soon as they are freed. By default
 /// glibc raises this threshold after such a free (up to 32 MiB), after which
 /// big buffers stay in the heap and keep RSS up. Batches and read buffers are
-/// allocated once and reused, so the mappings do not churn.
+/// allocated once and reused, so the mappings do not churn. Elsewhere (macOS,
+/// musl) there is no such knob: [`release_heap`] is what gives memory back.
 pub fn pin_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning.

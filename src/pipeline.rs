@@ -3,7 +3,6 @@
 //! a pair of bounded channels, so memory stays at a few batches whatever the
 //! input size, and both cores work when SQLite is the bottleneck.
 
-use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use std::time::Instant;
@@ -12,9 +11,8 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::batch::{Batch, Builder, Limits};
-use crate::reader::{Framing, LineReader};
+use crate::reader::{Framing, LineReader, Next, Source};
 use crate::report::{Progress, Stats};
-use crate::signals;
 use crate::writer::Writer;
 
 /// Batches alive at once: one being filled, one queued, one being written.
@@ -37,7 +35,7 @@ pub enum Ending {
     Eof,
     /// Standard input has been idle for the configured time.
     Idle,
-    /// SIGINT or SIGTERM.
+    /// SIGINT, SIGTERM or SIGHUP.
     Stopped,
 }
 
@@ -50,7 +48,7 @@ pub struct Loaded<R> {
 
 /// Reads `reader` until it ends (see [`Ending`]) into the database,
 /// committing the source's position with every transaction of `tx_lines`.
-pub fn load<R: Read + Send + 'static>(
+pub fn load<R: Source + Send + 'static>(
     conn: &Connection,
     source_id: i64,
     reader: LineReader<R>,
@@ -90,7 +88,7 @@ pub fn load<R: Read + Send + 'static>(
     })
 }
 
-fn scan_all<R: Read>(
+fn scan_all<R: Source>(
     mut reader: LineReader<R>,
     framing: Framing,
     mut builder: Builder,
@@ -100,14 +98,14 @@ fn scan_all<R: Read>(
     let Ok(mut batch) = empty.recv() else {
         return (reader, Ending::Stopped);
     };
+    // The reader looks at the stop flag before each read (lines it already
+    // holds are taken first), so a stop ends this loop within a buffer.
     let ending = loop {
-        if signals::stop_requested() {
-            break Ending::Stopped;
-        }
-        let line = match reader.next_line(framing) {
-            Ok(Some(line)) => line,
-            Ok(None) => break Ending::Eof,
-            Err(e) if e.kind() == ErrorKind::TimedOut => break Ending::Idle,
+        let line = match reader.next(framing) {
+            Ok(Next::Line(line)) => line,
+            Ok(Next::AtEnd) => break Ending::Eof,
+            Ok(Next::Idle) => break Ending::Idle,
+            Ok(Next::Stopped) => break Ending::Stopped,
             Err(e) => {
                 let _ = full.send(Err(e));
                 return (reader, Ending::Eof);
@@ -131,7 +129,7 @@ fn scan_all<R: Read>(
 }
 
 /// Records where a batch ends in the source, for the position commit.
-pub fn seal<R: Read>(batch: &mut Batch, reader: &LineReader<R>) {
+pub fn seal<R>(batch: &mut Batch, reader: &LineReader<R>) {
     batch.end_offset = reader.offset();
     batch.tail.clear();
     batch.tail.extend_from_slice(reader.tail());

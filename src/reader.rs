@@ -5,6 +5,11 @@
 //! initial size once the long line has gone. A line longer than `max_line`
 //! is never held whole: its first [`LONG_LINE_HEAD`] bytes are kept and the
 //! rest is counted and dropped, so a 10 GB line costs 1 MiB.
+//!
+//! Reading ends with a typed outcome ([`Next`]): a line, the end of what the
+//! source holds for now, a quiet pipe, or a stop request. A stop is looked at
+//! before every read, so it takes effect within one buffer's worth of input
+//! whatever the input is, even inside a line that never ends.
 
 use std::io::{self, Read};
 
@@ -33,7 +38,8 @@ pub enum Framing {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line<'a> {
-    /// A complete line without its terminator (`\n` or `\r\n`).
+    /// A complete line without its terminator (`\n` or `\r\n`). A blank line
+    /// over the limit comes as an empty one: blank either way, and counted so.
     Text { bytes: &'a [u8], offset: u64 },
     /// A line over the limit: its first bytes and its full length.
     TooLong {
@@ -41,6 +47,49 @@ pub enum Line<'a> {
         len: u64,
         offset: u64,
     },
+}
+
+/// What [`LineReader::next`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next<'a> {
+    Line(Line<'a>),
+    /// The source has no more bytes for now: the end of the input in a
+    /// one-shot run, the end of what a followed file holds so far, or a pipe
+    /// closed by its writer.
+    AtEnd,
+    /// Nothing arrived within the source's wait (a quiet pipe).
+    Idle,
+    /// A stop was requested (SIGINT, SIGTERM, SIGHUP). Lines already read
+    /// were handed out first; [`LineReader::offset`] is where to resume.
+    Stopped,
+}
+
+/// What one read from a [`Source`] gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pulled {
+    /// This many bytes; 0 at the end of the input (for now).
+    Bytes(usize),
+    /// Nothing arrived within the source's wait.
+    Quiet,
+    /// A signal interrupted the read or the wait: the reader looks at the
+    /// stop flag and reads again if no stop was requested.
+    Interrupted,
+}
+
+/// Where a [`LineReader`] gets its bytes: anything readable, or a source that
+/// can also give up waiting (standard input, see `source::Stdin`).
+pub trait Source {
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled>;
+}
+
+impl<T: Read> Source for T {
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
+        match self.read(buf) {
+            Ok(n) => Ok(Pulled::Bytes(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Pulled::Interrupted),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 pub struct LineReader<R> {
@@ -61,6 +110,9 @@ pub struct LineReader<R> {
     /// are read (see [`LineReader::expect_head`]); empty once checked.
     head: Vec<u8>,
     long: LongLine,
+    /// Whether a stop was requested; [`crate::signals::stop_requested`]
+    /// outside unit tests.
+    stop: fn() -> bool,
 }
 
 /// The source no longer starts with the bytes it started with when it was
@@ -90,21 +142,31 @@ struct LongLine {
     offset: u64,
     active: bool,
     ends_in_cr: bool,
+    /// Every byte so far is JSON white space: the line is blank, however
+    /// long, and is skipped as blank lines are.
+    blank: bool,
+    /// The source bytes just before the line: the resume fingerprint while
+    /// the line's own bytes stream past (see [`LineReader::tail`]).
+    tail: Vec<u8>,
 }
 
 impl LongLine {
-    fn begin(&mut self, offset: u64) {
+    fn begin(&mut self, offset: u64, tail: &[u8]) {
         self.head.clear();
         self.len = 0;
         self.offset = offset;
         self.active = true;
         self.ends_in_cr = false;
+        self.blank = true;
+        self.tail.clear();
+        self.tail.extend_from_slice(tail);
     }
 
     fn absorb(&mut self, bytes: &[u8]) {
         let room = LONG_LINE_HEAD.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.len += bytes.len() as u64;
+        self.blank = self.blank && crate::scan::is_blank(bytes);
         if let Some(&last) = bytes.last() {
             self.ends_in_cr = last == b'\r';
         }
@@ -112,6 +174,12 @@ impl LongLine {
 
     fn finish(&mut self) -> Line<'_> {
         self.active = false;
+        if self.blank {
+            return Line::Text {
+                bytes: &self.head[..0],
+                offset: self.offset,
+            };
+        }
         if self.ends_in_cr {
             self.len -= 1;
             self.head
@@ -125,7 +193,7 @@ impl LongLine {
     }
 }
 
-impl<R: Read> LineReader<R> {
+impl<R> LineReader<R> {
     /// `offset` is where `src` is positioned; a BOM is skipped only at 0.
     pub fn new(src: R, offset: u64, initial: usize, max_line: usize) -> Self {
         LineReader {
@@ -140,6 +208,7 @@ impl<R: Read> LineReader<R> {
             bom_pending: offset == 0,
             head: Vec::new(),
             long: LongLine::default(),
+            stop: crate::signals::stop_requested,
         }
     }
 
@@ -174,20 +243,29 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// Source offset just past the last line returned.
+    /// Source offset just past the last line returned (also while an
+    /// over-limit line streams past: it starts there).
     pub fn offset(&self) -> u64 {
+        if self.long.active {
+            return self.long.offset;
+        }
         self.base + self.start as u64
     }
 
     /// Up to [`TAIL_KEEP`] source bytes just before `offset()` (fewer only
     /// when less than that has been read since the reader started): the fingerprint of a resume point.
     pub fn tail(&self) -> &[u8] {
+        if self.long.active {
+            return &self.long.tail;
+        }
         &self.buf[self.start.saturating_sub(TAIL_KEEP)..self.start]
     }
 
-    /// Bytes currently held for an incomplete line (a follower's backlog).
+    /// Bytes read past `offset()` for an incomplete line (a follower's
+    /// backlog), counting those of an over-limit line already let go.
     pub fn pending(&self) -> usize {
-        self.end - self.start
+        let absorbed = if self.long.active { self.long.len } else { 0 };
+        (absorbed as usize).saturating_add(self.end - self.start)
     }
 
     /// Memory held by the line buffer.
@@ -203,35 +281,10 @@ impl<R: Read> LineReader<R> {
         &mut self.src
     }
 
-    /// The next complete line, or `None` when the input has no more for now.
-    pub fn next_line(&mut self, framing: Framing) -> io::Result<Option<Line<'_>>> {
-        loop {
-            if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
-                let nl = self.scanned + nl;
-                let (start, offset) = (self.start, self.base + self.start as u64);
-                self.start = nl + 1;
-                self.scanned = self.start;
-                if self.long.active {
-                    self.long.absorb(&self.buf[start..nl]);
-                    return Ok(Some(self.long.finish()));
-                }
-                return Ok(Some(self.framed(start, nl, offset)));
-            }
-            self.scanned = self.end;
-            if self.long.active {
-                self.long.absorb(&self.buf[self.start..self.end]);
-                self.start = self.end;
-            } else if self.end - self.start > self.max_line.saturating_add(1) {
-                // Over the limit even if it ends in `\r`: stop holding it.
-                self.long.begin(self.base + self.start as u64);
-                self.long.absorb(&self.buf[self.start..self.end]);
-                self.start = self.end;
-                self.scanned = self.end;
-            }
-            if self.fill()? == 0 {
-                return Ok(self.at_end(framing));
-            }
-        }
+    /// Replaces the stop check (unit tests: the real flag is process-wide).
+    #[cfg(test)]
+    fn set_stop(&mut self, stop: fn() -> bool) {
+        self.stop = stop;
     }
 
     /// The line in `buf[start..end]`, without a final `\r`.
@@ -241,6 +294,12 @@ impl<R: Read> LineReader<R> {
             bytes = rest;
         }
         if bytes.len() > self.max_line {
+            if crate::scan::is_blank(bytes) {
+                return Line::Text {
+                    bytes: &bytes[..0],
+                    offset,
+                };
+            }
             return Line::TooLong {
                 head: &bytes[..bytes.len().min(LONG_LINE_HEAD)],
                 len: bytes.len() as u64,
@@ -264,52 +323,6 @@ impl<R: Read> LineReader<R> {
         self.start = self.end;
         self.scanned = self.end;
         Some(self.framed(start, self.end, offset))
-    }
-
-    /// Makes room and reads once; returns the number of bytes read.
-    fn fill(&mut self) -> io::Result<usize> {
-        self.make_room();
-        // A buffer grown for a long line is filled a resting size at a time:
-        // its fresh pages then become resident only as far as the line
-        // reaches, not as far as a backlog would fill them (a 2 MB line in a
-        // 4 MB buffer, a 40 MB one in 64 MB).
-        let limit = if self.buf.len() > self.initial {
-            (self.end + self.initial).min(self.buf.len())
-        } else {
-            self.buf.len()
-        };
-        let n = loop {
-            match self.src.read(&mut self.buf[self.end..limit]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        self.end += n;
-        if !self.head.is_empty() {
-            // The bytes just read span source offsets [from, to).
-            let to = self.base as usize + self.end;
-            let from = to - n;
-            let upto = to.min(self.head.len());
-            let differs = from < upto
-                && self.buf[from - self.base as usize..upto - self.base as usize]
-                    != self.head[from..upto];
-            if differs || (n == 0 && to < self.head.len()) {
-                self.end -= n;
-                return Err(io::Error::other(Rewritten));
-            }
-            if to >= self.head.len() {
-                self.head.clear();
-            }
-        }
-        if self.bom_pending && (self.end >= BOM.len() || n == 0) {
-            self.bom_pending = false;
-            if self.buf[..self.end].starts_with(BOM) {
-                self.start = BOM.len();
-                self.scanned = self.start;
-            }
-        }
-        Ok(n)
     }
 
     /// The unterminated line held at the end of a source that will not grow
@@ -380,8 +393,114 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+impl<R: Source> LineReader<R> {
+    /// The next complete line, or why there is none: see [`Next`].
+    pub fn next(&mut self, framing: Framing) -> io::Result<Next<'_>> {
+        loop {
+            if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
+                let nl = self.scanned + nl;
+                let (start, offset) = (self.start, self.base + self.start as u64);
+                self.start = nl + 1;
+                self.scanned = self.start;
+                if self.long.active {
+                    self.long.absorb(&self.buf[start..nl]);
+                    return Ok(Next::Line(self.long.finish()));
+                }
+                return Ok(Next::Line(self.framed(start, nl, offset)));
+            }
+            self.scanned = self.end;
+            if self.long.active {
+                self.long.absorb(&self.buf[self.start..self.end]);
+                self.start = self.end;
+            } else if self.end - self.start > self.max_line.saturating_add(1) {
+                // Over the limit even if it ends in `\r`: stop holding it.
+                let offset = self.base + self.start as u64;
+                let tail = &self.buf[self.start.saturating_sub(TAIL_KEEP)..self.start];
+                self.long.begin(offset, tail);
+                self.long.absorb(&self.buf[self.start..self.end]);
+                self.start = self.end;
+                self.scanned = self.end;
+            }
+            // Complete lines already read have been handed out (a pipe's
+            // cannot be read again); a stop now ends the reading, even in
+            // the middle of a line that never ends.
+            if (self.stop)() {
+                return Ok(Next::Stopped);
+            }
+            match self.fill()? {
+                Pulled::Bytes(0) => {
+                    // A stop that came with the end (Ctrl-C ends a whole
+                    // pipeline: the writer too) is still a stop.
+                    let stopped = (self.stop)();
+                    return Ok(match self.at_end(framing) {
+                        Some(line) => Next::Line(line),
+                        None if stopped => Next::Stopped,
+                        None => Next::AtEnd,
+                    });
+                }
+                Pulled::Bytes(_) | Pulled::Interrupted => {}
+                Pulled::Quiet => return Ok(Next::Idle),
+            }
+        }
+    }
+
+    /// The next complete line, or `None` for any other outcome of
+    /// [`LineReader::next`] (for callers that read files to their end).
+    pub fn next_line(&mut self, framing: Framing) -> io::Result<Option<Line<'_>>> {
+        match self.next(framing)? {
+            Next::Line(line) => Ok(Some(line)),
+            Next::AtEnd | Next::Idle | Next::Stopped => Ok(None),
+        }
+    }
+
+    /// Makes room and reads once.
+    fn fill(&mut self) -> io::Result<Pulled> {
+        self.make_room();
+        // A buffer grown for a long line is filled a resting size at a time:
+        // its fresh pages then become resident only as far as the line
+        // reaches, not as far as a backlog would fill them (a 2 MiB line in a
+        // 4 MiB buffer, a 40 MiB one in 64 MiB).
+        let limit = if self.buf.len() > self.initial {
+            (self.end + self.initial).min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
+        let n = match self.src.pull(&mut self.buf[self.end..limit])? {
+            Pulled::Bytes(n) => n,
+            other => return Ok(other),
+        };
+        self.end += n;
+        if !self.head.is_empty() {
+            // The bytes just read span source offsets [from, to).
+            let to = self.base as usize + self.end;
+            let from = to - n;
+            let upto = to.min(self.head.len());
+            let differs = from < upto
+                && self.buf[from - self.base as usize..upto - self.base as usize]
+                    != self.head[from..upto];
+            if differs || (n == 0 && to < self.head.len()) {
+                self.end -= n;
+                return Err(io::Error::other(Rewritten));
+            }
+            if to >= self.head.len() {
+                self.head.clear();
+            }
+        }
+        if self.bom_pending && (self.end >= BOM.len() || n == 0) {
+            self.bom_pending = false;
+            if self.buf[..self.end].starts_with(BOM) {
+                self.start = BOM.len();
+                self.scanned = self.start;
+            }
+        }
+        Ok(Pulled::Bytes(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
 
     /// A source that hands out at most `chunk` bytes per read, as pipes do.
@@ -561,5 +680,145 @@ mod tests {
         assert_eq!(r.next_line(Framing::Follow).unwrap(), None);
         assert_eq!(r.offset(), 2);
         assert_eq!(r.pending(), 4);
+    }
+
+    #[test]
+    fn over_limit_blank_lines_are_blank_lines() {
+        // Held whole (within the buffer) or let go as they stream past, with
+        // `\r\n` or without, last or not: blank (empty), however long. One
+        // that is not white space to its end is over the limit as usual.
+        let blank = " \t".repeat(3000);
+        let data = format!("a\n{blank}\n{blank}\r\n{blank}x\nb\n{blank}");
+        let want = vec![
+            ("a".to_string(), 0, None),
+            (String::new(), 2, None),
+            (String::new(), 6003, None),
+            (format!("{blank}x"), 12005, Some(6001)),
+            ("b".to_string(), 18007, None),
+            (String::new(), 18009, None),
+        ];
+        for (initial, chunk) in [(64, 100), (64, 7), (1 << 16, 1 << 16)] {
+            let lines = frame(data.as_bytes(), chunk, initial, 1000);
+            assert_eq!(lines, want, "chunk {chunk}, buffer {initial}");
+        }
+    }
+
+    fn stop_now() -> bool {
+        true
+    }
+
+    #[test]
+    fn a_stop_hands_out_the_lines_held_then_ends_inside_any_line() {
+        // Two lines held, then a line over the limit that never ends.
+        let mut data = b"{\"a\":1}\n{\"a\":2}\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 10_000));
+        let mut r = LineReader::new(
+            Trickle {
+                data: &data,
+                chunk: 5000,
+            },
+            0,
+            256,
+            1000,
+        );
+        // Reading into the long line: the fingerprint and the position stay
+        // at its start while its bytes are let go.
+        assert!(matches!(r.next(Framing::Follow), Ok(Next::Line(_))));
+        assert!(matches!(r.next(Framing::Follow), Ok(Next::Line(_))));
+        assert!(matches!(r.next(Framing::Follow), Ok(Next::AtEnd)));
+        assert_eq!(r.offset(), 16);
+        assert_eq!(r.tail(), b"{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(r.pending(), 10_000);
+
+        let mut r = LineReader::new(
+            Trickle {
+                data: &data,
+                chunk: 5000,
+            },
+            0,
+            256,
+            1000,
+        );
+        r.set_stop(stop_now);
+        // Nothing read yet: the stop comes first.
+        assert_eq!(r.next(Framing::ToEof).unwrap(), Next::Stopped);
+        r.set_stop(|| false);
+        r.fill().unwrap();
+        r.set_stop(stop_now);
+        // Lines already read are handed out, then no more reading.
+        assert!(matches!(r.next(Framing::ToEof), Ok(Next::Line(_))));
+        assert!(matches!(r.next(Framing::ToEof), Ok(Next::Line(_))));
+        assert_eq!(r.next(Framing::ToEof).unwrap(), Next::Stopped);
+        assert_eq!(r.offset(), 16);
+        // Inside the long line, held, then let go: the resume point stays
+        // its start.
+        for reads in [1, 20] {
+            READS_LEFT.with(|left| left.set(reads));
+            r.set_stop(stop_after_reads);
+            assert_eq!(r.next(Framing::ToEof).unwrap(), Next::Stopped);
+            assert_eq!((r.offset(), r.tail()), (16, &data[..16]));
+            assert!(r.pending() > 0);
+        }
+        assert!(r.pending() > 1000, "the long line was not let go");
+    }
+
+    thread_local! {
+        /// Stop checks that find no stop before [`stop_after_reads`] finds one.
+        static READS_LEFT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn stop_after_reads() -> bool {
+        READS_LEFT.with(|left| match left.get().checked_sub(1) {
+            Some(n) => {
+                left.set(n);
+                false
+            }
+            None => true,
+        })
+    }
+
+    /// A pipe: quiet, then a stop request's interruption, then bytes.
+    struct Moody(Vec<Pulled>);
+
+    impl Source for Moody {
+        fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
+            let next = self.0.remove(0);
+            if let Pulled::Bytes(n) = next {
+                buf[..n].fill(b'\n');
+            }
+            Ok(next)
+        }
+    }
+
+    #[test]
+    fn a_quiet_source_is_idle_and_an_interruption_without_a_stop_reads_on() {
+        let pulls = vec![
+            Pulled::Quiet,
+            Pulled::Interrupted,
+            Pulled::Bytes(1),
+            Pulled::Bytes(0),
+        ];
+        let mut r = LineReader::new(Moody(pulls), 0, 256, 1000);
+        r.set_stop(|| false);
+        assert_eq!(r.next(Framing::ToEof).unwrap(), Next::Idle);
+        assert!(matches!(
+            r.next(Framing::ToEof).unwrap(),
+            Next::Line(Line::Text { bytes: b"", .. })
+        ));
+        assert_eq!(r.next(Framing::ToEof).unwrap(), Next::AtEnd);
+
+        // The end and a stop at once (Ctrl-C ends the writer too): the last
+        // line, then the stop.
+        let mut r = LineReader::new(
+            Moody(vec![Pulled::Bytes(2), Pulled::Bytes(0)]),
+            0,
+            256,
+            1000,
+        );
+        READS_LEFT.with(|left| left.set(2));
+        r.set_stop(stop_after_reads);
+        assert!(matches!(r.next(Framing::ToEof), Ok(Next::Line(_))));
+        assert!(matches!(r.next(Framing::ToEof), Ok(Next::Line(_))));
+        assert_eq!(r.next(Framing::ToEof).unwrap(), Next::Stopped);
     }
 }

@@ -8,7 +8,7 @@
 //! or restore of the same file resumes; a rewritten file starts over.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,20 +17,25 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::db::{self, SourceRow};
+use crate::exit::UsageError;
+use crate::reader::{Pulled, Source};
 
 /// How many of a file's first bytes identify it.
 pub const HEAD_LEN: usize = 64;
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
 pub enum Input {
     File(File),
     Stdin(Stdin),
 }
 
-impl Read for Input {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Source for Input {
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
         match self {
-            Input::File(f) => f.read(buf),
-            Input::Stdin(s) => s.read(buf),
+            Input::File(f) => f.pull(buf),
+            Input::Stdin(s) => s.pull(buf),
         }
     }
 }
@@ -48,47 +53,137 @@ impl Input {
     }
 }
 
-/// Standard input read through `poll()`, so that a quiet pipe (a `tail -F`
-/// waiting for its file) is noticed: a read that waits longer than `wait`
-/// fails with `TimedOut` instead of blocking, as does one interrupted by a
-/// stop signal.
+/// Standard input, read straight from file descriptor 0 once it is known to
+/// be readable: a quiet pipe (a `tail -F` waiting for its file) is then
+/// noticed ([`Pulled::Quiet`] after `wait`), and a stop request ends the wait
+/// ([`Pulled::Interrupted`]).
+///
+/// Never through `std::io::stdin()`: its buffer would take more than was
+/// asked for and keep the rest where the readiness wait cannot see it, so
+/// lines would sit there until the writer wrote again.
 pub struct Stdin {
     wait: Option<Duration>,
     closed: bool,
 }
 
-/// How often a waiting read looks at the stop flag.
+/// How often a waiting read looks at the stop flag. A signal interrupts the
+/// wait at once; this bounds the one that lands just before it begins.
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
-impl Read for Stdin {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Stdin {
+    fn new() -> Stdin {
+        Stdin {
+            wait: None,
+            closed: false,
+        }
+    }
+
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
         let started = Instant::now();
         loop {
+            if crate::signals::stop_requested() {
+                return Ok(Pulled::Interrupted);
+            }
             let slice = match self.wait {
                 Some(w) => w.saturating_sub(started.elapsed()).min(POLL_SLICE),
                 None => POLL_SLICE,
             };
-            let mut fd = libc::pollfd {
-                fd: libc::STDIN_FILENO,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut fd, 1, slice.as_millis() as libc::c_int) };
-            if rc > 0 {
-                // Readable, closed or in error: read() tells which.
-                let n = io::stdin().lock().read(buf)?;
+            match readiness::wait(libc::STDIN_FILENO, slice)? {
+                readiness::Ready::Readable => {}
+                readiness::Ready::Interrupted => return Ok(Pulled::Interrupted),
+                readiness::Ready::TimedOut => {
+                    if self.wait.is_some_and(|w| started.elapsed() >= w) {
+                        return Ok(Pulled::Quiet);
+                    }
+                    continue;
+                }
+            }
+            // Readable, closed or in error: read() tells which.
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the
+            // duration of the call, and fd 0 is only read here.
+            let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+            if let Ok(n) = usize::try_from(n) {
                 self.closed |= n == 0;
-                return Ok(n);
+                return Ok(Pulled::Bytes(n));
             }
-            if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return Err(io::Error::last_os_error());
-            }
-            let waited_out = self.wait.is_some_and(|w| started.elapsed() >= w);
-            if waited_out || crate::signals::stop_requested() {
-                return Err(io::ErrorKind::TimedOut.into());
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => return Ok(Pulled::Interrupted),
+                // A descriptor left non-blocking by whoever shares it, woken
+                // for bytes another reader took: wait again.
+                io::ErrorKind::WouldBlock => continue,
+                _ => return Err(err),
             }
         }
+    }
+}
+
+/// Waiting until a descriptor can be read, for at most a given time.
+mod readiness {
+    use std::io;
+    use std::time::Duration;
+
+    pub enum Ready {
+        /// Readable, at its end, or in error: a read will not block.
+        Readable,
+        TimedOut,
+        /// A signal arrived during the wait.
+        Interrupted,
+    }
+
+    fn outcome(rc: libc::c_int) -> io::Result<Ready> {
+        if rc > 0 {
+            return Ok(Ready::Readable);
+        }
+        if rc == 0 {
+            return Ok(Ready::TimedOut);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            Ok(Ready::Interrupted)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// poll(2), which Linux supports on every kind of descriptor.
+    #[cfg(not(target_os = "macos"))]
+    pub fn wait(fd: libc::c_int, timeout: Duration) -> io::Result<Ready> {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Rounded up: a timeout below 1 ms must not become a busy loop.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `pfd` is one valid, initialised pollfd, and nfds is 1.
+        outcome(unsafe { libc::poll(&mut pfd, 1, ms) })
+    }
+
+    /// select(2): Apple's poll(2) does not support devices (it reports
+    /// POLLNVAL for a terminal, and the read would then block), select does.
+    #[cfg(target_os = "macos")]
+    pub fn wait(fd: libc::c_int, timeout: Duration) -> io::Result<Ready> {
+        // SAFETY: an all-zero fd_set is a valid empty set (FD_ZERO's result).
+        let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid fd_set and `fd` (0) is below FD_SETSIZE.
+        unsafe { libc::FD_SET(fd, &mut set) };
+        let mut tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: `set` and `tv` are valid for the call; the unused sets are
+        // null, which select accepts.
+        let rc = unsafe {
+            libc::select(
+                fd + 1,
+                &mut set,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut tv,
+            )
+        };
+        outcome(rc)
     }
 }
 
@@ -126,10 +221,7 @@ pub struct Unresolved {
 pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
     let Some(path) = input else {
         return Ok(Unresolved {
-            input: Input::Stdin(Stdin {
-                wait: None,
-                closed: false,
-            }),
+            input: Input::Stdin(Stdin::new()),
             file: None,
         });
     };
@@ -137,6 +229,14 @@ pub fn open_input(input: Option<&Path>) -> Result<Unresolved> {
         open_file(path).with_context(|| format!("cannot open input {}", path.display()))?;
     if meta.is_dir() {
         anyhow::bail!("input {} is a folder, not a file", path.display());
+    }
+    if head.starts_with(SQLITE_HEADER) {
+        // Ingested, it would be thousands of bad lines: the user most likely
+        // swapped the two paths.
+        return Err(anyhow::Error::new(UsageError(format!(
+            "input {} is a SQLite database, not a JSONL log: did you swap --input and --db?",
+            path.display()
+        ))));
     }
     Ok(Unresolved {
         input: Input::File(file),
@@ -161,10 +261,7 @@ impl Unresolved {
         let (Input::File(file), Some((path, meta, head))) = (self.input, self.file) else {
             let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
             return Ok(Opened {
-                input: Input::Stdin(Stdin {
-                    wait: None,
-                    closed: false,
-                }),
+                input: Input::Stdin(Stdin::new()),
                 row,
                 remaining: None,
                 restarted: None,
