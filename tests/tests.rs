@@ -3,6 +3,7 @@
 //! binary on real files and pipes.
 //!
 //! - `historical`: one-shot backfills, resumes, the contract against the oracle;
+//! - `input`: standard input, signals, long and blank lines, memory budget episodes;
 //! - `live`: following files and pipes, rotation, the hand-over to live mode;
 //! - `database`: what a run does to the database file: modes, foreign files, indexes, user objects;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
@@ -17,4 +18,5 @@ mod crash;
 mod database;
 mod faults;
 mod historical;
+mod input;
 mod live;
