@@ -32,9 +32,11 @@ Exit status: 0 done (also after SIGINT/SIGTERM, once what was read is committed)
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, max_term_width = 100, after_long_help = EXAMPLES)]
 pub struct Args {
-    /// The JSONL file to ingest; `-` or absent reads standard input.
+    /// A JSONL file to ingest; give it once per log (`--input A --input B`)
+    /// to ingest several into one database, each as its own source. `-` or
+    /// absent reads standard input, which can only be the one input.
     #[arg(long, value_name = "PATH")]
-    pub input: Option<PathBuf>,
+    pub input: Vec<PathBuf>,
 
     /// The SQLite database to write (created if missing).
     #[arg(long, value_name = "PATH")]

@@ -23,7 +23,7 @@ pub enum NotExecuted {
 /// `offset`. Returns only if it did not. The database must be closed
 /// (committed) first: SQLite opens its files close-on-exec, and the new
 /// process reopens them.
-pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
+pub fn exec_live(config: &Config, offset: Option<u64>) -> NotExecuted {
     signals::block();
     if signals::stop_requested() {
         signals::unblock();
@@ -38,8 +38,8 @@ pub fn exec_live(config: &Config, offset: u64) -> NotExecuted {
     NotExecuted::Failed(err)
 }
 
-fn exec(config: &Config, offset: u64) -> anyhow::Error {
-    if config.input.is_none() {
+fn exec(config: &Config, offset: Option<u64>) -> anyhow::Error {
+    if config.inputs.is_empty() {
         return anyhow!("standard input cannot be handed to a new process");
     }
     let exe = match std::env::current_exe() {
@@ -53,19 +53,23 @@ fn exec(config: &Config, offset: u64) -> anyhow::Error {
 /// The flags of the live process: the same settings, resolved again by the
 /// new process through the same checks. Each value is attached with `=`, so
 /// that a path starting with `-` is not read as a flag.
-fn live_args(config: &Config, offset: u64) -> Vec<OsString> {
+fn live_args(config: &Config, offset: Option<u64>) -> Vec<OsString> {
     fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
         let mut arg = OsString::from(format!("--{name}="));
         arg.push(value);
         arg
     }
     let mut args = Vec::with_capacity(12);
-    if let Some(input) = &config.input {
+    for input in &config.inputs {
         args.push(flag("input", input));
     }
     args.push(flag("db", &config.db));
     args.extend(["--follow", "--no-exec-live"].map(OsString::from));
-    args.push(flag("start-offset", offset.to_string()));
+    // One input goes on at the very offset reached; several resume where
+    // the database says each stopped.
+    if let Some(offset) = offset {
+        args.push(flag("start-offset", offset.to_string()));
+    }
     // The backfill's settings too: a run resolves all of them, and the live
     // process must not start from other values than the ones it was given.
     args.push(flag(
@@ -139,9 +143,10 @@ mod tests {
                     let what = format!("{given:?}");
                     let before = resolve(given);
                     let after = resolve(
-                        std::iter::once(OsString::from("ingestor")).chain(live_args(&before, 1234)),
+                        std::iter::once(OsString::from("ingestor"))
+                            .chain(live_args(&before, Some(1234))),
                     );
-                    assert_eq!(after.input, before.input, "{what}");
+                    assert_eq!(after.inputs, before.inputs, "{what}");
                     assert_eq!(after.db, before.db, "{what}");
                     assert_eq!(after.start_offset, Some(1234), "{what}");
                     assert!(after.follow && after.live_only, "{what}");
@@ -161,5 +166,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Several inputs are all handed over, and resume from the database.
+    #[test]
+    fn several_inputs_are_handed_over_without_an_offset() {
+        let before = resolve(
+            [
+                "ingestor",
+                "--follow",
+                "--input=a.jsonl",
+                "--input=-b",
+                "--db=x.db",
+            ]
+            .map(OsString::from),
+        );
+        let after =
+            resolve(std::iter::once(OsString::from("ingestor")).chain(live_args(&before, None)));
+        assert_eq!(after.inputs, before.inputs);
+        assert_eq!(after.start_offset, None);
+        assert!(after.follow && after.live_only);
     }
 }

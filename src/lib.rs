@@ -19,6 +19,7 @@ pub mod failpoint;
 pub mod handover;
 pub mod json;
 pub mod live;
+pub mod lock;
 pub mod mem;
 pub mod pipeline;
 pub mod reader;

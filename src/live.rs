@@ -96,7 +96,7 @@ pub fn follow(
     let is_pipe = matches!(reader.get_mut(), Input::Stdin(_));
     reader.get_mut().set_wait(Some(POLL));
     let watch = match (path, reader.get_ref()) {
-        (Some(path), Input::File(f)) => Some(Watch::new(path, f, db::FileIdentity::of(conn))?),
+        (Some(path), Input::File(f)) => Some(Watch::new(path, f, db::FileIdentity::of(conn)?)?),
         _ => None,
     };
     let mut f = Follower {

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::batch::{Batch, Builder, Limits};
+use crate::db;
 use crate::reader::{Framing, LineReader, Next, Source};
 use crate::report::{Progress, Stats};
 use crate::writer::Writer;
@@ -71,7 +72,15 @@ pub fn load<R: Source + Send + 'static>(
         .spawn(move || scan_all(reader, framing, builder, empty_rx, full_tx))
         .context("cannot start the reading thread")?;
 
-    let written = write_all(&mut writer, tx_lines, &full_rx, &empty_tx, progress);
+    let database = db::FileIdentity::of(conn)?;
+    let written = write_all(
+        &mut writer,
+        database.as_ref(),
+        tx_lines,
+        &full_rx,
+        &empty_tx,
+        progress,
+    );
     // Unblock the scanner if writing stopped early, then reap it.
     drop(full_rx);
     drop(empty_tx);
@@ -137,21 +146,31 @@ pub fn seal<R>(batch: &mut Batch, reader: &LineReader<R>) {
 
 fn write_all(
     writer: &mut Writer<'_>,
+    database: Option<&db::FileIdentity>,
     tx_lines: u64,
     full: &Receiver<Filled>,
     empty: &SyncSender<Batch>,
     progress: &Progress,
 ) -> Result<()> {
+    // In WAL mode SQLite goes on writing into a database file that was
+    // unlinked or renamed away: rows no one will see. Each commit checks
+    // first that the path still names the file (one stat per transaction).
+    let commit = |writer: &mut Writer<'_>| {
+        if let Some(database) = database {
+            database.check()?;
+        }
+        writer.commit()
+    };
     for filled in full.iter() {
         let mut batch = filled.context("cannot read the input")?;
         writer.write(&batch)?;
         if writer.lines_in_tx() >= tx_lines {
-            writer.commit()?;
+            commit(writer)?;
         }
         progress.update(&writer.stats);
         batch.clear(BATCH_LIMITS);
         // The scanner stops taking batches once it has sent its last one.
         let _ = empty.send(batch);
     }
-    writer.commit()
+    commit(writer)
 }

@@ -18,6 +18,19 @@ pub struct Stats {
     pub index: Duration,
 }
 
+impl Stats {
+    /// Adds another source's counts (a backfill of several inputs).
+    pub fn add(&mut self, other: &Stats) {
+        self.lines += other.lines;
+        self.rows += other.rows;
+        self.bad += other.bad;
+        self.blank += other.blank;
+        self.bytes += other.bytes;
+        self.load += other.load;
+        self.index += other.index;
+    }
+}
+
 /// The one way the program talks to its user: every message goes through
 /// here (`--quiet` silences them), and progress bars are made here, only
 /// for a terminal.

@@ -15,10 +15,11 @@ use crate::config::Config;
 use crate::db;
 use crate::handover::{self, NotExecuted};
 use crate::live::{self, End, LIVE_READ_BUFFER};
+use crate::lock::Locks;
 use crate::mem;
 use crate::pipeline::{self, Ending, READ_BUFFER};
 use crate::reader::{Framing, LineReader, Rewritten};
-use crate::report::{self, Progress, Reach, Stats};
+use crate::report::{self, Log, Reach, Stats};
 use crate::signals;
 use crate::source::{self, Input, Start};
 
@@ -33,7 +34,7 @@ pub fn run(config: &Config) -> Result<()> {
         match run_once(config) {
             Err(e) if attempts < 3 && rewritten(&e) => {
                 attempts += 1;
-                log(config, &format!("{e:#}; starting over"));
+                config.log().info(format_args!("{e:#}; starting over"));
             }
             done => return done,
         }
@@ -47,20 +48,17 @@ fn rewritten(e: &anyhow::Error) -> bool {
 }
 
 fn run_once(config: &Config) -> Result<()> {
-    if let (true, Some(path)) = (config.follow, config.input.as_deref())
-        && !source::wait_for(path, &|msg| log(config, msg))
-    {
+    let log = config.log();
+    let Some(inputs) = open_inputs(config, &log)? else {
         return Ok(());
-    }
-    let input = source::open_input(config.input.as_deref())?;
-    let start = match (config.start_offset, config.input.as_deref()) {
-        (Some(offset), _) => Start::At(offset),
-        (None, Some(path)) if config.start_at_end => Start::At(source::end_of_lines(path)?),
-        _ if config.from_scratch => Start::At(0),
-        _ => Start::Resume,
+    };
+    let starts = starts(config)?;
+    let mode = file_mode(&config.inputs, None)?;
+    let Some(locks) = claim(config, &log, mode)? else {
+        return Ok(());
     };
     if config.live_only {
-        return live_from(config, input, start);
+        return live_from(config, &locks, inputs, starts);
     }
 
     // A new database is built beside its final path and renamed into place
@@ -68,8 +66,18 @@ fn run_once(config: &Config) -> Result<()> {
     // and no syncs, and a crash leaves only a stale file that the next run
     // removes. --from-scratch does the same over an existing database, which
     // stays whole until the new one is. Adding to an existing database uses
-    // the journaled settings instead.
+    // WAL, as live mode does, so that its readers are never locked out.
+    // Deciding which, and building, happen under the creation lock: two
+    // processes finding no database must not both build one.
+    let creating = config.from_scratch || !config.db.exists();
+    if creating && !wait_for_creation(config, &locks, &log)? {
+        return Ok(());
+    }
     let fresh = config.from_scratch || !config.db.exists();
+    if creating && !fresh {
+        // Another process made it while this one waited: add to it.
+        locks.release_creation()?;
+    }
     let mut kept = None;
     let (build_path, tuning, created) = if fresh {
         db::check_folder(&config.db)?;
@@ -79,7 +87,7 @@ fn run_once(config: &Config) -> Result<()> {
         if let Some(old) = replacing {
             kept = Some(db::user_objects(old)?);
         }
-        let mode = file_mode(config.input.as_deref(), replacing)?;
+        let mode = file_mode(&config.inputs, replacing)?;
         let tmp = scratch_path(&config.db)?;
         remove_db_files(&tmp)?;
         let id = db::create_file(&tmp, mode).map_err(|e| create_error(&config.db, &tmp, e))?;
@@ -93,48 +101,20 @@ fn run_once(config: &Config) -> Result<()> {
         path: fresh.then(|| build_path.clone()),
     };
     let conn = match created {
-        Some(id) => db::open_created(&build_path, tuning, id, &config.log())?,
-        None => db::open(&build_path, tuning, &config.log())?,
+        Some(id) => db::open_created(&build_path, tuning, id, &log)?,
+        None => db::open(&build_path, tuning, &log)?,
     };
-    let mut opened = input.resolve(&conn, start)?;
-    note_restart(config, opened.restarted.as_deref());
-    if opened.rotated {
-        // Only a database that already has sources knows a rotated file.
-        debug_assert!(!fresh);
-        match finish_rotated(config, &conn, opened)? {
-            Some(next) => opened = next,
-            None => return close(conn),
-        }
-    }
-    let is_pipe = matches!(opened.input, Input::Stdin(_));
-    if is_pipe {
-        opened.input.set_wait(Some(config.idle));
-    }
-    // A followed file's last line may be half-written; a pipe's is complete
-    // when the pipe closes (an idle pipe ends the phase without framing it).
-    let framing = if config.follow && !is_pipe {
-        Framing::Follow
-    } else {
-        Framing::ToEof
-    };
-    let progress = Progress::new(config.progress, opened.remaining);
-    let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
-    let builder = Builder::new(config.max_line);
-    let mut loaded = pipeline::load(
-        &conn,
-        source_id,
-        reader,
-        framing,
-        builder,
-        config.batch_rows,
-        &progress,
-    )?;
-    let mut stats = loaded.stats;
+    let Backfilled {
+        mut stats,
+        ending,
+        reach,
+        pipe,
+        offset,
+    } = backfill(config, &log, &conn, inputs, starts, fresh)?;
 
     // A stop request wants a quick exit; the indexes are built at the end
     // of the next run that completes (or when live mode starts).
-    if loaded.ending != Ending::Stopped {
-        progress.phase("building indexes");
+    if ending != Ending::Stopped {
         let indexing = Instant::now();
         db::create_indexes(&conn)?;
         stats.index = indexing.elapsed();
@@ -142,12 +122,10 @@ fn run_once(config: &Config) -> Result<()> {
     if let Some(kept) = &kept {
         db::recreate_user_objects(&conn, &config.db, kept)?;
     }
-    progress.finish();
-    let reach = reach(&mut loaded);
 
-    let to_live = match loaded.ending {
+    let to_live = match ending {
         Ending::Idle => true,
-        Ending::Eof => config.follow && !is_pipe,
+        Ending::Eof => config.follow && pipe.is_none(),
         Ending::Stopped => false,
     };
     if to_live {
@@ -155,6 +133,7 @@ fn run_once(config: &Config) -> Result<()> {
     }
     // A new database moves into place now; live mode reopens it there.
     let live_conn = if fresh {
+        db::prepare_to_publish(&conn)?;
         close(conn)?;
         db::retire_wal(&config.db)?;
         // Built without syncs: make it durable before its name says it is
@@ -168,13 +147,14 @@ fn run_once(config: &Config) -> Result<()> {
             )
         })?;
         scratch.keep();
+        locks.release_creation()?;
         // Best effort: the database is complete and in place; some file
         // systems cannot sync a folder, and a power loss now would at worst
         // bring back the old name, which the next run rebuilds or resumes.
         let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
         let _ = sync_file(dir.unwrap_or(Path::new(".")));
         to_live
-            .then(|| db::open(&config.db, &config.live, &config.log()))
+            .then(|| db::open(&config.db, &config.live, &log))
             .transpose()?
     } else if to_live {
         Some(conn)
@@ -183,9 +163,236 @@ fn run_once(config: &Config) -> Result<()> {
         None
     };
     match live_conn {
-        Some(conn) => switch(config, conn, source_id, loaded.reader, &stats),
+        Some(conn) => switch(config, &locks, conn, pipe, offset, &stats),
         None => finish(config, &stats, reach),
     }
+}
+
+/// The inputs, opened before any database is touched: a missing file fails
+/// first, unless followed (`tail -F` waits for it). No input is standard
+/// input. `None`: a stop came while waiting.
+fn open_inputs(config: &Config, log: &Log) -> Result<Option<Vec<source::Unresolved>>> {
+    if config.inputs.is_empty() {
+        return Ok(Some(vec![source::open_input(None)?]));
+    }
+    let mut inputs = Vec::with_capacity(config.inputs.len());
+    for path in &config.inputs {
+        loop {
+            if config.follow && !source::wait_for(path, &|msg| log.info(msg)) {
+                return Ok(None);
+            }
+            match source::open_input(Some(path)) {
+                // Rotated away (deleted, not yet re-created) since it was seen.
+                Err(e) if config.follow && not_found(&e) => continue,
+                opened => {
+                    inputs.push(opened?);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Some(inputs))
+}
+
+fn not_found(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
+/// Where each input starts (flags that name an offset apply to one input).
+fn starts(config: &Config) -> Result<Vec<Start>> {
+    if config.inputs.is_empty() {
+        return Ok(vec![Start::Resume]);
+    }
+    config
+        .inputs
+        .iter()
+        .map(|path| {
+            Ok(match config.start_offset {
+                Some(offset) => Start::At(offset),
+                None if config.start_at_end => Start::At(source::end_of_lines(path)?),
+                None if config.from_scratch => Start::At(0),
+                None => Start::Resume,
+            })
+        })
+        .collect()
+}
+
+/// How long a waiting run sleeps between looks at a lock.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Takes this run's place among the database's writers: the whole database
+/// for `--from-scratch`, else a share of it, and each input file for itself.
+/// A file another process is ingesting ends the run (one line, exit 1), or
+/// with `--follow` is waited for: a service restarting while its old process
+/// still commits takes over when that one ends. `None`: a stop came first.
+fn claim(config: &Config, log: &Log, mode: u32) -> Result<Option<Locks>> {
+    db::check_folder(&config.db)?;
+    let locks = Locks::open(&config.db, mode).with_context(|| {
+        format!(
+            "cannot open the lock file beside database {}",
+            config.db.display()
+        )
+    })?;
+    let db = config.db.display();
+    let writer = if config.from_scratch {
+        locks.try_sole_writer()?
+    } else {
+        locks.try_writer()?
+    };
+    if let Err(held) = writer {
+        if config.from_scratch {
+            bail!(
+                "{held} is writing to {db}: --from-scratch replaces the whole database, \
+                 so stop that process first"
+            );
+        }
+        bail!("{held} is rebuilding {db} from scratch; run again once it has finished");
+    }
+    for path in &config.inputs {
+        let key = source::canonical(path);
+        let mut told = false;
+        while let Err(held) = locks.try_source(&key)? {
+            if !config.follow {
+                bail!(
+                    "{} is being ingested into {db} by {held}; one process per source \
+                     (with --follow, this run would wait and take over when it ends)",
+                    path.display()
+                );
+            }
+            if !told {
+                log.info(format_args!(
+                    "{} is being ingested into {db} by {held}; waiting to take over when it ends",
+                    path.display()
+                ));
+                told = true;
+            }
+            if !nap() {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(locks))
+}
+
+/// Takes the creation lock, waiting while another process builds the
+/// database; false if a stop came first.
+fn wait_for_creation(config: &Config, locks: &Locks, log: &Log) -> Result<bool> {
+    let mut told = false;
+    loop {
+        let Err(held) = locks.try_creation()? else {
+            return Ok(true);
+        };
+        if !told {
+            log.info(format_args!(
+                "{held} is creating {}; waiting for it to finish, then adding to it",
+                config.db.display()
+            ));
+            told = true;
+        }
+        if !nap() {
+            return Ok(false);
+        }
+    }
+}
+
+/// Sleeps one lock poll; false if a stop signal came.
+fn nap() -> bool {
+    std::thread::sleep(LOCK_POLL);
+    !signals::stop_requested()
+}
+
+/// A source to follow live: its id and its reader, positioned.
+type Followed = (i64, LineReader<Input>);
+
+/// What a backfill of all the inputs did.
+struct Backfilled {
+    stats: Stats,
+    ending: Ending,
+    reach: Reach,
+    /// Standard input's reader and source, to follow in-process afterwards.
+    pipe: Option<Followed>,
+    /// Where the one input's backfill ended, for the hand-over.
+    offset: Option<u64>,
+}
+
+/// Reads each input in turn into the database: every source to its end (or
+/// an idle pipe), a stop signal ending them all.
+fn backfill(
+    config: &Config,
+    log: &Log,
+    conn: &Connection,
+    inputs: Vec<source::Unresolved>,
+    starts: Vec<Start>,
+    fresh: bool,
+) -> Result<Backfilled> {
+    let mut done = Backfilled {
+        stats: Stats::default(),
+        ending: Ending::Eof,
+        reach: Reach::Complete,
+        pipe: None,
+        offset: None,
+    };
+    let paths = config
+        .inputs
+        .iter()
+        .map(Some)
+        .chain(std::iter::repeat(None));
+    for ((input, start), path) in inputs.into_iter().zip(starts).zip(paths) {
+        let mut opened = input.resolve(conn, start)?;
+        note_restart(log, opened.restarted.as_deref());
+        if opened.rotated {
+            // Only a database that already has sources knows a rotated file.
+            debug_assert!(!fresh);
+            let path = path.expect("only files rotate");
+            match finish_rotated(config, log, conn, opened, path)? {
+                Some(next) => opened = next,
+                None => {
+                    done.ending = Ending::Stopped;
+                    break;
+                }
+            }
+        }
+        let is_pipe = matches!(opened.input, Input::Stdin(_));
+        if is_pipe {
+            opened.input.set_wait(Some(config.idle));
+        }
+        // A followed file's last line may be half-written; a pipe's is complete
+        // when the pipe closes (an idle pipe ends the phase without framing it).
+        let framing = if config.follow && !is_pipe {
+            Framing::Follow
+        } else {
+            Framing::ToEof
+        };
+        let progress = log.progress(opened.remaining);
+        let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
+        let mut loaded = pipeline::load(
+            conn,
+            source_id,
+            reader,
+            framing,
+            Builder::new(config.max_line),
+            config.batch_rows,
+            &progress,
+        )?;
+        progress.finish();
+        done.stats.add(&loaded.stats);
+        done.ending = loaded.ending;
+        done.reach = reach(&mut loaded);
+        done.offset = Some(loaded.reader.offset());
+        if is_pipe {
+            done.pipe = Some((source_id, loaded.reader));
+        }
+        if done.ending == Ending::Stopped {
+            break;
+        }
+    }
+    if config.inputs.len() > 1 {
+        // Several sources resume from the database, not from one offset.
+        done.offset = None;
+    }
+    Ok(done)
 }
 
 /// How far a backfill got: where a stop left it, and of how many bytes
@@ -208,10 +415,12 @@ fn reach(loaded: &mut pipeline::Loaded<Input>) -> Reach {
 /// and reads nothing more from it. `None` when a stop signal came first.
 fn finish_rotated(
     config: &Config,
+    log: &Log,
     conn: &Connection,
     opened: source::Opened,
+    path: &Path,
 ) -> Result<Option<source::Opened>> {
-    let progress = Progress::new(config.progress, opened.remaining);
+    let progress = log.progress(opened.remaining);
     let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let mut loaded = pipeline::load(
         conn,
@@ -224,17 +433,13 @@ fn finish_rotated(
     )?;
     progress.finish();
     let reach = reach(&mut loaded);
-    log(
-        config,
-        &format!(
-            "previous file: {}",
-            report::summary_of(&loaded.stats, reach, mem::peak_rss())
-        ),
-    );
+    log.info(format_args!(
+        "previous file: {}",
+        report::summary_of(&loaded.stats, reach, mem::peak_rss())
+    ));
     if loaded.ending == Ending::Stopped {
         return Ok(None);
     }
-    let path = config.input.as_deref().expect("only files rotate");
     let (file, mut row) =
         source::successor(path).with_context(|| format!("cannot open input {}", path.display()))?;
     row.id = db::insert_source(conn, &row)?;
@@ -254,93 +459,136 @@ fn close(conn: Connection) -> Result<()> {
         .context("cannot close the database")
 }
 
-/// From the backfill to live mode: by exec for a file, in-process for a pipe.
+/// From the backfill to live mode: by exec for files, in-process for a pipe.
 fn switch(
     config: &Config,
+    locks: &Locks,
     conn: Connection,
-    source_id: i64,
-    mut reader: LineReader<Input>,
+    pipe: Option<Followed>,
+    offset: Option<u64>,
     stats: &Stats,
 ) -> Result<()> {
-    log(
-        config,
-        &format!(
-            "{}; live from offset {}",
-            report::summary(stats, mem::peak_rss()),
-            reader.offset()
-        ),
-    );
-    if !matches!(reader.get_mut(), Input::Stdin(_)) {
-        let offset = reader.offset();
-        drop(reader);
-        close(conn)?;
-        match handover::exec_live(config, offset) {
-            NotExecuted::Stopped => return Ok(()),
-            NotExecuted::Failed(err) => log(
-                config,
-                &format!("{err:#}; following in this process instead"),
-            ),
+    let log = config.log();
+    let summary = report::summary(stats, mem::peak_rss());
+    let Some((source_id, mut reader)) = pipe else {
+        match offset {
+            Some(offset) => log.info(format_args!("{summary}; live from offset {offset}")),
+            None => log.info(format_args!("{summary}; live")),
         }
-        let input = source::open_input(config.input.as_deref())?;
-        return live_from(config, input, Start::At(offset));
-    }
+        close(conn)?;
+        return hand_over(config, locks, offset);
+    };
+    log.info(format_args!(
+        "{summary}; live from offset {}",
+        reader.offset()
+    ));
     // A pipe cannot be handed over: shed the backfill's memory here.
     reader.set_resting_size(LIVE_READ_BUFFER);
     let _ = conn.release_memory();
     mem::release_heap();
     mem::reset_peak();
-    log(
-        config,
-        &format!(
-            "live on standard input, RSS now {:.1} MiB",
-            report::mib(mem::current_rss())
-        ),
-    );
-    go_live(config, conn, source_id, reader)
+    log.info(format_args!(
+        "live on standard input, RSS now {:.1} MiB",
+        report::mib(mem::current_rss())
+    ));
+    go_live(config, locks, conn, vec![(source_id, reader)])
+}
+
+/// Re-executes into a live follower of the inputs (at `offset` when there is
+/// one input, else where the database says each stopped), or follows them in
+/// this process if that fails. The locks are kept across the `exec()`.
+fn hand_over(config: &Config, locks: &Locks, offset: Option<u64>) -> Result<()> {
+    let log = config.log();
+    if let Err(e) = locks.keep_across_exec() {
+        log.info(format_args!(
+            "cannot keep the lock file open across exec ({e}); following in this process"
+        ));
+    } else {
+        match handover::exec_live(config, offset) {
+            NotExecuted::Stopped => return Ok(()),
+            NotExecuted::Failed(err) => {
+                log.info(format_args!("{err:#}; following in this process instead"))
+            }
+        }
+    }
+    let starts = match offset {
+        Some(offset) => vec![Start::At(offset)],
+        None => vec![Start::Resume; config.inputs.len()],
+    };
+    let Some(inputs) = open_inputs(config, &log)? else {
+        return Ok(());
+    };
+    live_from(config, locks, inputs, starts)
 }
 
 /// Live mode from the start, as the re-executed process runs.
-fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result<()> {
-    let (conn, source_id, reader) = open_live(config, input, start)?;
-    go_live(config, conn, source_id, reader)
+fn live_from(
+    config: &Config,
+    locks: &Locks,
+    inputs: Vec<source::Unresolved>,
+    starts: Vec<Start>,
+) -> Result<()> {
+    let (conn, sources) = open_live(config, locks, inputs, starts)?;
+    go_live(config, locks, conn, sources)
 }
 
-/// Opens the database in live settings and positions the input.
+/// Opens the database in live settings and positions the inputs.
 fn open_live(
     config: &Config,
-    input: source::Unresolved,
-    start: Start,
-) -> Result<(Connection, i64, LineReader<Input>)> {
+    locks: &Locks,
+    inputs: Vec<source::Unresolved>,
+    starts: Vec<Start>,
+) -> Result<(Connection, Vec<Followed>)> {
+    let log = config.log();
     if !config.db.exists() {
-        // Made here with the input's permission bits, rather than by SQLite
-        // with the umask's. Should this fail (another process made it just
-        // now, or the folder is not writable), opening says what matters.
-        let mode = file_mode(config.input.as_deref(), None)?;
-        let _ = db::create_file(&config.db, mode);
+        // A database made here must not race a backfill building one.
+        if !wait_for_creation(config, locks, &log)? {
+            bail!("stopped before the database was created");
+        }
+        if !config.db.exists() {
+            // Made here with the input's permission bits, rather than by
+            // SQLite with the umask's. Should this fail (the folder is not
+            // writable), opening says what matters.
+            let mode = file_mode(&config.inputs, None)?;
+            let _ = db::create_file(&config.db, mode);
+        }
     }
-    let conn = db::open(&config.db, &config.live, &config.log())?;
-    let opened = input.resolve(&conn, start)?;
-    note_restart(config, opened.restarted.as_deref());
-    let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
-    Ok((conn, source_id, reader))
+    let conn = db::open(&config.db, &config.live, &log);
+    locks.release_creation()?;
+    let conn = conn?;
+    let mut sources = Vec::with_capacity(inputs.len());
+    for (input, start) in inputs.into_iter().zip(starts) {
+        let opened = input.resolve(&conn, start)?;
+        note_restart(&log, opened.restarted.as_deref());
+        let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
+        sources.push((source_id, reader));
+    }
+    Ok((conn, sources))
 }
 
 /// Live following until the input closes or a stop signal; re-executes when
 /// over the memory budget (files), or goes on in-process if that fails.
 fn go_live(
     config: &Config,
-    mut conn: Connection,
-    mut source_id: i64,
-    mut reader: LineReader<Input>,
+    locks: &Locks,
+    conn: Connection,
+    mut sources: Vec<Followed>,
 ) -> Result<()> {
+    let log = config.log();
+    if sources.len() != 1 {
+        bail!("following several inputs in one live process is not built yet");
+    }
+    let (mut source_id, mut reader) = sources.pop().expect("one source");
+    let mut conn = conn;
     db::create_indexes(&conn)?;
-    let log_fn = |msg: &str| log(config, msg);
+    let log_fn = |msg: &str| log.info(msg);
+    let path = config.inputs.first().map(PathBuf::as_path);
     loop {
         let builder = Builder::new(config.max_line);
         let followed = live::follow(
             &conn,
             source_id,
-            config.input.as_deref(),
+            path,
             reader,
             builder,
             config.rss_budget,
@@ -348,57 +596,52 @@ fn go_live(
         )?;
         close(conn)?;
         match followed.end {
-            End::Closed | End::Stopped => return finish_live(config, &followed),
+            End::Closed | End::Stopped => return finish_live(&log, &followed),
             End::OverBudget => {
-                log(
-                    config,
-                    &format!(
-                        "re-executing at offset {} to return memory",
-                        followed.offset
-                    ),
-                );
-                match handover::exec_live(config, followed.offset) {
-                    NotExecuted::Stopped => return finish_live(config, &followed),
-                    NotExecuted::Failed(err) => log(
-                        config,
-                        &format!("{err:#}; following in this process instead"),
-                    ),
+                log.info(format_args!(
+                    "re-executing at offset {} to return memory",
+                    followed.offset
+                ));
+                locks.keep_across_exec()?;
+                match handover::exec_live(config, Some(followed.offset)) {
+                    NotExecuted::Stopped => return finish_live(&log, &followed),
+                    NotExecuted::Failed(err) => {
+                        log.info(format_args!("{err:#}; following in this process instead"))
+                    }
                 }
-                let input = source::open_input(config.input.as_deref())?;
-                (conn, source_id, reader) = open_live(config, input, Start::At(followed.offset))?;
+                let Some(inputs) = open_inputs(config, &log)? else {
+                    return finish_live(&log, &followed);
+                };
+                let (c, mut s) =
+                    open_live(config, locks, inputs, vec![Start::At(followed.offset)])?;
+                conn = c;
+                (source_id, reader) = s.pop().expect("one source");
             }
         }
     }
 }
 
-fn finish_live(config: &Config, followed: &live::Followed) -> Result<()> {
+fn finish_live(log: &Log, followed: &live::Followed) -> Result<()> {
     let (heap, heap_peak) = mem::sqlite_heap();
     let summary = report::summary(&followed.stats, mem::peak_rss());
-    log(
-        config,
-        &format!(
-            "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
-            report::mib(heap),
-            report::mib(heap_peak)
-        ),
-    );
+    log.info(format_args!(
+        "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
+        report::mib(heap),
+        report::mib(heap_peak)
+    ));
     Ok(())
 }
 
 fn finish(config: &Config, stats: &Stats, reach: Reach) -> Result<()> {
-    log(config, &report::summary_of(stats, reach, mem::peak_rss()));
+    config
+        .log()
+        .info(report::summary_of(stats, reach, mem::peak_rss()));
     Ok(())
 }
 
-fn note_restart(config: &Config, why: Option<&str>) {
+fn note_restart(log: &Log, why: Option<&str>) {
     if let Some(why) = why {
-        log(config, why);
-    }
-}
-
-fn log(config: &Config, msg: &str) {
-    if !config.quiet {
-        eprintln!("ingestor: {msg}");
+        log.info(why);
     }
 }
 
@@ -436,16 +679,19 @@ fn sync_fallback(file: &File, full: io::Result<()>) -> io::Result<()> {
 }
 
 /// The permission bits for a new database and the files beside it: no
-/// wider than the input, whose lines it copies (0600 for a pipe or a
+/// wider than the most private input, whose lines it copies (0600 for a pipe or a
 /// terminal), nor, for a rebuild, than the database it replaces. The owner
 /// always keeps read and write; the umask narrows the result further.
-fn file_mode(input: Option<&Path>, replacing: Option<&Path>) -> Result<u32> {
-    let mut mode = match input {
-        Some(path) => std::fs::metadata(path)
+fn file_mode(inputs: &[PathBuf], replacing: Option<&Path>) -> Result<u32> {
+    let mut mode = 0o666;
+    for path in inputs {
+        mode &= std::fs::metadata(path)
             .with_context(|| format!("cannot read the permissions of {}", path.display()))?
-            .mode(),
-        None => stdin_mode(),
-    } & 0o666;
+            .mode();
+    }
+    if inputs.is_empty() {
+        mode &= stdin_mode();
+    }
     if let Some(old) = replacing {
         mode &= std::fs::metadata(old)
             .with_context(|| format!("cannot read the permissions of {}", old.display()))?
@@ -616,12 +862,16 @@ mod tests {
         let private = at("private", 0o600);
         let group = at("group", 0o640);
         let open = at("open", 0o755);
-        assert_eq!(file_mode(Some(&private), None).expect("mode"), 0o600);
-        assert_eq!(file_mode(Some(&group), None).expect("mode"), 0o640);
-        assert_eq!(file_mode(Some(&open), None).expect("mode"), 0o644);
-        assert_eq!(file_mode(Some(&open), Some(&group)).expect("mode"), 0o640);
+        let one = |p: &PathBuf| vec![p.clone()];
+        assert_eq!(file_mode(&one(&private), None).expect("mode"), 0o600);
+        assert_eq!(file_mode(&one(&group), None).expect("mode"), 0o640);
+        assert_eq!(file_mode(&one(&open), None).expect("mode"), 0o644);
+        assert_eq!(file_mode(&one(&open), Some(&group)).expect("mode"), 0o640);
+        // Several inputs: the most private wins.
+        let both = vec![open.clone(), private.clone()];
+        assert_eq!(file_mode(&both, None).expect("mode"), 0o600);
         // The owner keeps read and write whatever the input's bits.
         let odd = at("odd", 0o044);
-        assert_eq!(file_mode(Some(&odd), None).expect("mode"), 0o644);
+        assert_eq!(file_mode(&one(&odd), None).expect("mode"), 0o644);
     }
 }

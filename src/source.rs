@@ -568,7 +568,8 @@ pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn canonical(path: &Path) -> String {
+/// The absolute path a source is recorded (and locked) under.
+pub fn canonical(path: &Path) -> String {
     std::fs::canonicalize(path)
         .unwrap_or_else(|_| PathBuf::from(path))
         .to_string_lossy()

@@ -478,8 +478,8 @@ fn assert_mode(path: &Path, want: u32) {
 
 /// Every file a run creates, with an input at `input_mode` under umask 022, has exactly
 /// `input_mode` (owner read-write kept): the build file (left by a run killed in its first
-/// commit), the database, its rollback journal (left by a resumed backfill killed in its
-/// commit), and the WAL and shared-memory files of live mode.
+/// commit), the database, its WAL and shared-memory files (left by a resumed backfill killed
+/// in its commit), and those of live mode.
 #[cfg(target_os = "linux")]
 fn files_follow_the_input_mode(input_mode: u32) {
     usual_umask();
@@ -504,7 +504,8 @@ fn files_follow_the_input_mode(input_mode: u32) {
     generate(&dir, "more.jsonl", 22, 300, "0");
     dir.append(INPUT, dir.read("more.jsonl"));
     killed_in_commit(&dir);
-    assert_mode(&with_suffix(&dir, DB, "-journal"), input_mode);
+    assert_mode(&with_suffix(&dir, DB, "-wal"), input_mode);
+    assert_mode(&with_suffix(&dir, DB, "-shm"), input_mode);
 
     let mut p = ProcBuilder::follow(&dir, &["--follow"]).spawn();
     p.wait_exec();

@@ -138,8 +138,43 @@ pub const INSERT_BAD: &str =
 pub struct Tuning {
     pub cache_mb: u64,
     pub page_size: u32,
-    pub journal: &'static str,
-    pub synchronous: &'static str,
+    pub journal: Journal,
+    pub synchronous: Synchronous,
+}
+
+/// How a database is journaled while this run writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Journal {
+    /// None: only for a database being built under another name, which a
+    /// crash leaves as a stale build to redo.
+    Off,
+    /// Write-ahead log: the mode of every database published under its name,
+    /// so that readers are never locked out (schema.md).
+    Wal,
+}
+
+impl Journal {
+    fn pragma(self) -> &'static str {
+        match self {
+            Journal::Off => "OFF",
+            Journal::Wal => "WAL",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronous {
+    Off,
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 /// Opens (creating if needed) and checks a database, bringing its schema to
@@ -406,6 +441,7 @@ fn inspect(conn: &Connection, path: &Path) -> Result<i64> {
                 "{display} is locked by another process (waited {} s)",
                 BUSY_TIMEOUT.as_secs()
             ),
+            _ if moved(&e) => moved_error(&display),
             _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
         })?;
     if version > SCHEMA_VERSION {
@@ -506,10 +542,8 @@ fn writable(dir: &Path) -> bool {
 
 /// Applies a mode's settings; safe to call again to switch modes.
 pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
-    // Leaving WAL for a backfill is only a preference: with a reader in the
-    // database it is refused, and WAL is just as safe. Live mode needs WAL.
-    set_journal_mode(conn, t.journal, t.journal == "WAL")?;
-    conn.pragma_update(None, "synchronous", t.synchronous)?;
+    set_journal_mode(conn, t.journal.pragma())?;
+    conn.pragma_update(None, "synchronous", t.synchronous.pragma())?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
     // On Apple systems fsync() only hands the data to the drive, whose cache
@@ -517,11 +551,11 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     // are the ones the README promises power-loss safety for. SQLite falls
     // back to fsync() where a volume refuses F_FULLFSYNC.
     #[cfg(target_vendor = "apple")]
-    if t.synchronous != "OFF" {
+    if t.synchronous != Synchronous::Off {
         conn.pragma_update(None, "fullfsync", true)?;
         conn.pragma_update(None, "checkpoint_fullfsync", true)?;
     }
-    if t.journal == "WAL" {
+    if t.journal == Journal::Wal {
         // The WAL file keeps its size when the WAL starts over: writing over
         // pages the file already has costs less than growing it again (the
         // file system allocates blocks, the kernel fresh cache pages). With a
@@ -533,19 +567,15 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     Ok(())
 }
 
-/// Sets the journal mode and returns the mode in force. Changing it to or
-/// from WAL needs the database to itself, and SQLite refuses at once rather
-/// than waiting through the busy timeout: with `wait`, retry for as long as
-/// the busy timeout would have waited; without, keep the mode in force.
-fn set_journal_mode(conn: &Connection, mode: &str, wait: bool) -> Result<String> {
+/// Sets the journal mode. Changing it to or from WAL needs the database to
+/// itself, and SQLite refuses at once rather than waiting through the busy
+/// timeout: retry for as long as the busy timeout would have waited.
+fn set_journal_mode(conn: &Connection, mode: &str) -> Result<()> {
     let started = std::time::Instant::now();
     loop {
         match conn.pragma_update_and_check(None, "journal_mode", mode, |r| r.get::<_, String>(0)) {
-            Ok(now) => return Ok(now),
+            Ok(_) => return Ok(()),
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-                if !wait {
-                    return Ok(conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?);
-                }
                 if started.elapsed() >= BUSY_TIMEOUT {
                     bail!(
                         "{} is in use by another process: cannot switch it to {mode} journal mode \
@@ -559,6 +589,13 @@ fn set_journal_mode(conn: &Connection, mode: &str, wait: bool) -> Result<String>
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Puts a database built under another name into WAL mode before it is
+/// published under its own: from then on it stays in WAL, whoever writes it,
+/// so that readers are never locked out (schema.md).
+pub fn prepare_to_publish(conn: &Connection) -> Result<()> {
+    set_journal_mode(conn, Journal::Wal.pragma())
 }
 
 /// Drops every `idx_sse_*` index that is not exactly one of the allowlist
@@ -639,6 +676,22 @@ pub fn create_indexes(conn: &Connection) -> Result<()> {
     built
 }
 
+/// Whether SQLite found the database file unlinked or renamed since it was
+/// opened (in rollback mode it says so; in WAL mode its `fstat` of the file
+/// fails).
+fn moved(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED
+            || f.extended_code == rusqlite::ffi::SQLITE_IOERR_FSTAT)
+}
+
+fn moved_error(path: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "database {path} was removed or replaced while ingestor was writing to it; \
+         stopping (run again to rebuild it from the sources)"
+    )
+}
+
 /// A write to the database that failed, told in one line. Live mode waits
 /// and retries the `transient` ones (no space left, an I/O error).
 #[derive(Debug)]
@@ -661,14 +714,8 @@ impl std::error::Error for WriteError {}
 pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
     let path = conn.path().unwrap_or("(in memory)");
     let code = e.sqlite_error_code();
-    // SQLite notices the file was unlinked or renamed since it was opened.
-    if let rusqlite::Error::SqliteFailure(f, _) = &e
-        && f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED
-    {
-        return anyhow::anyhow!(
-            "database {path} was removed or replaced while ingestor was writing to it; \
-             stopping (run again to rebuild it from the sources)"
-        );
+    if moved(&e) {
+        return moved_error(path);
     }
     let what = match (code, &e) {
         (Some(rusqlite::ErrorCode::DiskFull), _) => "no space left on its disk".to_owned(),
@@ -705,14 +752,18 @@ pub struct FileIdentity {
 }
 
 impl FileIdentity {
-    pub fn of(conn: &Connection) -> Option<FileIdentity> {
+    /// The file `conn` has open, by its path; `None` in memory. A path that
+    /// no longer names a file was removed already: that is the error.
+    pub fn of(conn: &Connection) -> Result<Option<FileIdentity>> {
         use std::os::unix::fs::MetadataExt;
-        let path = Path::new(conn.path().filter(|p| !p.is_empty())?);
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileIdentity {
+        let Some(path) = conn.path().filter(|p| !p.is_empty()).map(Path::new) else {
+            return Ok(None);
+        };
+        let m = std::fs::metadata(path).map_err(|_| moved_error(path.display()))?;
+        Ok(Some(FileIdentity {
             path: path.to_owned(),
             id: (m.dev(), m.ino()),
-        })
+        }))
     }
 
     /// Fails when the path no longer names the file opened.
@@ -720,11 +771,7 @@ impl FileIdentity {
         use std::os::unix::fs::MetadataExt;
         match std::fs::metadata(&self.path) {
             Ok(m) if (m.dev(), m.ino()) == self.id => Ok(()),
-            _ => bail!(
-                "database {} was removed or replaced while ingestor was writing to it; \
-                 stopping (run again to rebuild it from the sources)",
-                self.path.display()
-            ),
+            _ => Err(moved_error(self.path.display())),
         }
     }
 }
@@ -803,7 +850,7 @@ pub fn retire_wal(path: &Path) -> Result<()> {
     }
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    set_journal_mode(&conn, "DELETE", true)?;
+    set_journal_mode(&conn, "DELETE")?;
     Ok(())
 }
 
