@@ -128,6 +128,30 @@ pub fn assert_matches(db: &Db, input: &[u8]) {
     db.assert_integrity();
 }
 
+/// Asserts that source `source_id` holds exactly what the oracle expects for its file
+/// `input`, read from offset 0: rows and bad lines as [`assert_matches`] checks them, each
+/// carrying its source and its line's byte offset.
+pub fn assert_source_matches(db: &Db, source_id: i64, input: &[u8]) {
+    let exp = crate::oracle::expect(input);
+    let rows = db.rows_of(source_id);
+    let bad = db.bad_lines_of(source_id);
+    if let Err(report) = crate::oracle::check(input, &exp, &rows, &bad) {
+        panic!("source {source_id} differs from the oracle:\n{report}");
+    }
+    let offsets = |v: &rusqlite::types::Value| match v {
+        rusqlite::types::Value::Integer(i) => *i as usize,
+        other => panic!("src_offset {other:?}"),
+    };
+    let got: Vec<usize> = rows.iter().map(|r| offsets(&r.src_offset)).collect();
+    let want: Vec<usize> = exp.rows.iter().map(|r| r.src_offset).collect();
+    assert_eq!(got, want, "source {source_id}: sse_lines.src_offset");
+    let got: Vec<usize> = bad.iter().map(|r| offsets(&r.src_offset)).collect();
+    let want: Vec<usize> = exp.bad.iter().map(|r| r.src_offset).collect();
+    assert_eq!(got, want, "source {source_id}: bad_lines.src_offset");
+    db.assert_lines_unique();
+    db.assert_integrity();
+}
+
 /// For every line end of `src`: the offset just past it and how many non-blank lines end there
 /// or before (each non-blank line is a row or a bad line).
 pub fn line_ends(src: &[u8]) -> HashMap<usize, i64> {

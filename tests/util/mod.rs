@@ -477,11 +477,42 @@ impl Db {
             .unwrap_or_else(|e| panic!("count {table}: {e}"))
     }
 
-    /// Every row of `sse_lines`, ordered by id.
+    /// Every row of `sse_lines`, ordered by id. Checks on the way that no two rows claim the
+    /// same line (`(source_id, src_offset)` identifies a line, schema.md), so that every test
+    /// that reads rows checks it.
     pub fn rows(&self) -> Vec<SseRow> {
+        self.assert_lines_unique();
+        self.rows_where("1")
+    }
+
+    /// The rows of one source, ordered by id.
+    pub fn rows_of(&self, source_id: i64) -> Vec<SseRow> {
+        self.rows_where(&format!("source_id = {source_id}"))
+    }
+
+    /// No line stored twice: `(source_id, src_offset)` is unique in both tables.
+    pub fn assert_lines_unique(&self) {
+        let conn = self.open();
+        for table in ["sse_lines", "bad_lines"] {
+            let dups: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM {table} \
+                         WHERE src_offset IS NOT NULL \
+                         GROUP BY source_id, src_offset HAVING count(*) > 1)"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("count duplicated lines");
+            assert_eq!(dups, 0, "{table}: (source_id, src_offset) not unique");
+        }
+    }
+
+    fn rows_where(&self, filter: &str) -> Vec<SseRow> {
         let conn = self.open();
         let sql = format!(
-            "SELECT {} FROM sse_lines ORDER BY id",
+            "SELECT {} FROM sse_lines WHERE {filter} ORDER BY id",
             SSE_COLUMNS.join(", ")
         );
         let mut stmt = conn.prepare(&sql).expect("prepare sse_lines select");
@@ -512,10 +543,21 @@ impl Db {
 
     /// Every row of `bad_lines`, ordered by id.
     pub fn bad_lines(&self) -> Vec<BadRow> {
+        self.bad_lines_where("1")
+    }
+
+    /// The bad lines of one source, ordered by id.
+    pub fn bad_lines_of(&self, source_id: i64) -> Vec<BadRow> {
+        self.bad_lines_where(&format!("source_id = {source_id}"))
+    }
+
+    fn bad_lines_where(&self, filter: &str) -> Vec<BadRow> {
         let conn = self.open();
-        let mut stmt = conn
-            .prepare("SELECT id, source_id, src_offset, reason, raw FROM bad_lines ORDER BY id")
-            .expect("prepare bad_lines select");
+        let sql = format!(
+            "SELECT id, source_id, src_offset, reason, raw FROM bad_lines WHERE {filter} \
+             ORDER BY id"
+        );
+        let mut stmt = conn.prepare(&sql).expect("prepare bad_lines select");
         stmt.query_map([], |r| {
             Ok(BadRow {
                 id: r.get(0)?,
