@@ -60,7 +60,7 @@ fn run_once(config: &Config) -> Result<()> {
         _ => Start::Resume,
     };
     if config.live_only {
-        return live_from(config, input, start);
+        return live_from(config, config.input.as_slice(), vec![input], vec![start]);
     }
 
     // A new database is built beside its final path and renamed into place
@@ -282,7 +282,12 @@ fn switch(
             ),
         }
         let input = source::open_input(config.input.as_deref())?;
-        return live_from(config, input, Start::At(offset));
+        return live_from(
+            config,
+            config.input.as_slice(),
+            vec![input],
+            vec![Start::At(offset)],
+        );
     }
     // A pipe cannot be handed over: shed the backfill's memory here.
     reader.set_resting_size(LIVE_READ_BUFFER);
@@ -296,76 +301,115 @@ fn switch(
             report::mib(mem::current_rss())
         ),
     );
-    go_live(config, conn, source_id, reader)
+    go_live(
+        config,
+        &[],
+        conn,
+        vec![live::Tailed::new(reader, source_id, None)],
+    )
 }
 
-/// Live mode from the start, as the re-executed process runs.
-fn live_from(config: &Config, input: source::Unresolved, start: Start) -> Result<()> {
-    let (conn, source_id, reader) = open_live(config, input, start)?;
-    go_live(config, conn, source_id, reader)
+/// Live mode from the start, as the re-executed process runs: `inputs`,
+/// opened at `paths` (in that order; none: standard input, the one input),
+/// each from its start.
+fn live_from(
+    config: &Config,
+    paths: &[PathBuf],
+    inputs: Vec<source::Unresolved>,
+    starts: Vec<Start>,
+) -> Result<()> {
+    let (conn, sources) = open_live(config, paths, inputs, starts)?;
+    go_live(config, paths, conn, sources)
 }
 
-/// Opens the database in live settings and positions the input.
+/// Opens the database in live settings and positions each input.
 fn open_live(
     config: &Config,
-    input: source::Unresolved,
-    start: Start,
-) -> Result<(Connection, i64, LineReader<Input>)> {
+    paths: &[PathBuf],
+    inputs: Vec<source::Unresolved>,
+    starts: Vec<Start>,
+) -> Result<(Connection, Vec<live::Tailed>)> {
+    debug_assert_eq!(inputs.len(), starts.len());
+    debug_assert!(paths.len() == inputs.len() || (paths.is_empty() && inputs.len() == 1));
     if !config.db.exists() {
-        // Made here with the input's permission bits, rather than by SQLite
-        // with the umask's. Should this fail (another process made it just
-        // now, or the folder is not writable), opening says what matters.
-        let mode = file_mode(config.input.as_deref(), None)?;
+        // Made here with the inputs' permission bits (no wider than any of
+        // them), rather than by SQLite with the umask's. Should this fail
+        // (another process made it just now, or the folder is not
+        // writable), opening says what matters.
+        let mut mode = file_mode(None, None)?;
+        if let Some((first, rest)) = paths.split_first() {
+            mode = file_mode(Some(first), None)?;
+            for path in rest {
+                mode &= file_mode(Some(path), None)?;
+            }
+        }
         let _ = db::create_file(&config.db, mode);
     }
     let conn = db::open(&config.db, &config.live, &config.log())?;
-    let opened = input.resolve(&conn, start)?;
-    note_restart(config, opened.restarted.as_deref());
-    let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
-    Ok((conn, source_id, reader))
+    let mut sources = Vec::with_capacity(inputs.len());
+    for (i, (input, start)) in inputs.into_iter().zip(starts).enumerate() {
+        let opened = input.resolve(&conn, start)?;
+        note_restart(config, opened.restarted.as_deref());
+        let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
+        sources.push(live::Tailed::new(reader, source_id, paths.get(i).cloned()));
+    }
+    Ok((conn, sources))
 }
 
 /// Live following until the input closes or a stop signal; re-executes when
 /// over the memory budget (files), or goes on in-process if that fails.
 fn go_live(
     config: &Config,
+    paths: &[PathBuf],
     mut conn: Connection,
-    mut source_id: i64,
-    mut reader: LineReader<Input>,
+    mut sources: Vec<live::Tailed>,
 ) -> Result<()> {
     db::create_indexes(&conn)?;
     let log_fn = |msg: &str| log(config, msg);
     loop {
         let builder = Builder::new(config.max_line);
-        let followed = live::follow(
-            &conn,
-            source_id,
-            config.input.as_deref(),
-            reader,
-            builder,
-            config.rss_budget,
-            &log_fn,
-        )?;
+        let followed = live::follow(&conn, sources, builder, config.rss_budget, &log_fn)?;
         close(conn)?;
         match followed.end {
             End::Closed | End::Stopped => return finish_live(config, &followed),
             End::OverBudget => {
+                let offsets: Vec<String> = followed
+                    .positions
+                    .iter()
+                    .map(|p| p.offset.to_string())
+                    .collect();
+                let s = if offsets.len() == 1 { "" } else { "s" };
                 log(
                     config,
                     &format!(
-                        "re-executing at offset {} to return memory",
-                        followed.offset
+                        "re-executing at offset{s} {} to return memory",
+                        offsets.join(", ")
                     ),
                 );
-                match handover::exec_live(config, followed.offset) {
+                // One input goes on at its offset (--start-offset); several
+                // where ingest_sources says, which is where they were left:
+                // every position was committed.
+                match handover::exec_live(config, followed.positions[0].offset) {
                     NotExecuted::Stopped => return finish_live(config, &followed),
                     NotExecuted::Failed(err) => log(
                         config,
                         &format!("{err:#}; following in this process instead"),
                     ),
                 }
-                let input = source::open_input(config.input.as_deref())?;
-                (conn, source_id, reader) = open_live(config, input, Start::At(followed.offset))?;
+                let (inputs, starts) = if paths.is_empty() {
+                    (vec![source::open_input(None)?], vec![Start::Resume])
+                } else {
+                    let inputs = paths
+                        .iter()
+                        .map(|p| source::open_input(Some(p)))
+                        .collect::<Result<Vec<_>>>()?;
+                    let starts = match &followed.positions[..] {
+                        [one] => vec![Start::At(one.offset)],
+                        several => vec![Start::Resume; several.len()],
+                    };
+                    (inputs, starts)
+                };
+                (conn, sources) = open_live(config, paths, inputs, starts)?;
             }
         }
     }
