@@ -8,6 +8,7 @@
 //! - `database`: what a run does to the database file: modes, foreign files, indexes, user objects;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
 //! - `cli`: flags, their ranges and the hand-over of settings;
+//! - `multi`: one live follower following several files at once (through the library);
 //! - `crash`: the kill -9 campaign (Linux).
 
 mod oracle;
@@ -20,3 +21,4 @@ mod faults;
 mod historical;
 mod input;
 mod live;
+mod multi;
