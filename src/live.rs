@@ -143,8 +143,11 @@ pub fn follow(
             Some(Input::Stdin(_))
         )
     });
-    if sources.is_empty() || (is_pipe && sources.len() > 1) {
-        bail!("standard input can only be followed alone, and something must be followed");
+    if sources.is_empty() {
+        bail!("no input to follow");
+    }
+    if is_pipe && sources.len() > 1 {
+        bail!("standard input can only be followed alone, not with other inputs");
     }
     let starts: Vec<(i64, u64)> = sources
         .iter()

@@ -336,13 +336,14 @@ fn open_live(
         // them), rather than by SQLite with the umask's. Should this fail
         // (another process made it just now, or the folder is not
         // writable), opening says what matters.
-        let mut mode = file_mode(None, None)?;
-        if let Some((first, rest)) = paths.split_first() {
-            mode = file_mode(Some(first), None)?;
-            for path in rest {
-                mode &= file_mode(Some(path), None)?;
-            }
-        }
+        let mode = match paths.split_first() {
+            None => file_mode(None, None)?,
+            Some((first, rest)) => rest
+                .iter()
+                .try_fold(file_mode(Some(first), None)?, |mode, path| {
+                    file_mode(Some(path), None).map(|m| mode & m)
+                })?,
+        };
         let _ = db::create_file(&config.db, mode);
     }
     let conn = db::open(&config.db, &config.live, &config.log())?;
@@ -396,18 +397,17 @@ fn go_live(
                         &format!("{err:#}; following in this process instead"),
                     ),
                 }
-                let (inputs, starts) = if paths.is_empty() {
-                    (vec![source::open_input(None)?], vec![Start::Resume])
+                let inputs = if paths.is_empty() {
+                    vec![source::open_input(None)?]
                 } else {
-                    let inputs = paths
+                    paths
                         .iter()
                         .map(|p| source::open_input(Some(p)))
-                        .collect::<Result<Vec<_>>>()?;
-                    let starts = match &followed.positions[..] {
-                        [one] => vec![Start::At(one.offset)],
-                        several => vec![Start::Resume; several.len()],
-                    };
-                    (inputs, starts)
+                        .collect::<Result<_>>()?
+                };
+                let starts = match &followed.positions[..] {
+                    [one] => vec![Start::At(one.offset)],
+                    several => vec![Start::Resume; several.len()],
                 };
                 (conn, sources) = open_live(config, paths, inputs, starts)?;
             }
