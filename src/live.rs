@@ -1,28 +1,37 @@
-//! Live mode: follow a growing file or an open pipe forever, committing each
+//! Live mode: follow growing files (or an open pipe) forever, committing each
 //! new line within a fraction of a second, inside a resident-memory budget.
 //!
 //! One thread does everything here: a second one would cost memory and buy
 //! nothing at a trickle. Commits are sized by the backlog: when caught up, a
 //! commit follows each short poll; while behind, each commit may take longer
 //! (up to `MAX_TX_AGE`), so a burst is absorbed in big transactions.
+//!
+//! Several files are followed in turns: a turn takes one source's lines
+//! until it is caught up or a batch is full, so a busy source cannot starve
+//! the others, and the follower sleeps only once a whole round found every
+//! source caught up. A batch holds one source's lines; a transaction may hold
+//! several sources' batches, and its commit saves each one's position.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
 use crate::batch::{Batch, Builder, Limits};
-use crate::db::SourceRow;
+use crate::db::{FileIdentity, SourceRow};
 use crate::pipeline::seal;
 use crate::reader::{Framing, LineReader, Next, Rewritten};
 use crate::report::Stats;
 use crate::signals;
-use crate::source::Input;
-use crate::watch::{Event, Watch};
-use crate::{db, mem, writer::Writer};
+use crate::source::{self, Input};
+use crate::watch::{Event, LOOK_EVERY, Watch};
+use crate::writer::Writer;
+use crate::{db, mem};
+
+pub use crate::writer::Position;
 
 /// Small batches: their arena is most of live mode's own memory.
 const LIVE_LIMITS: Limits = Limits {
@@ -72,53 +81,122 @@ pub enum End {
 pub struct Followed {
     pub stats: Stats,
     pub end: End,
-    pub offset: u64,
+    /// Where each source stands, all committed, in the order the sources
+    /// were given (a rotated file's successor in its place; source id 0
+    /// for a path still awaited).
+    pub positions: Vec<Position>,
+}
+
+/// One input to follow: a reader positioned where following starts in its
+/// source, and the path it was opened at.
+pub struct Tailed {
+    /// `None` while the path names no file yet.
+    reader: Option<LineReader<Input>>,
+    source_id: i64,
+    path: Option<PathBuf>,
+}
+
+impl Tailed {
+    /// Follows `reader`, positioned in source `source_id`. `path` is the file
+    /// it was opened at, watched for rotation and truncation (see
+    /// [`crate::watch`]); `None` for standard input, which can only be
+    /// followed alone.
+    pub fn new(reader: LineReader<Input>, source_id: i64, path: Option<PathBuf>) -> Tailed {
+        Tailed {
+            reader: Some(reader),
+            source_id,
+            path,
+        }
+    }
+
+    /// A path that names no file yet: waited for, as `tail -F` does, while
+    /// the other sources are followed, then followed from offset 0 as a new
+    /// source.
+    pub fn awaited(path: PathBuf) -> Tailed {
+        Tailed {
+            reader: None,
+            source_id: 0,
+            path: Some(path),
+        }
+    }
 }
 
 /// Longest wait between retries of a failed database write.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
-/// Follows `reader` until the pipe closes, a stop signal, or (files) the
+/// Follows `sources` until the pipe closes, a stop signal, or (files) the
 /// budget needs a fresh process. `conn` must already be in live settings.
-/// A followed file's path is watched for rotation and truncation (see
+/// Each followed file's path is watched for rotation and truncation (see
 /// [`crate::watch`]).
 pub fn follow(
     conn: &Connection,
-    source_id: i64,
-    path: Option<&Path>,
-    mut reader: LineReader<Input>,
+    sources: Vec<Tailed>,
     builder: Builder,
     rss_budget: u64,
     log: &dyn Fn(&str),
 ) -> Result<Followed> {
     // About what a fresh process needs: nothing read or cached yet.
     let fresh_rss = mem::current_rss();
-    let is_pipe = matches!(reader.get_mut(), Input::Stdin(_));
-    reader.get_mut().set_wait(Some(POLL));
-    let watch = match (path, reader.get_ref()) {
-        (Some(path), Input::File(f)) => Some(Watch::new(path, f, db::FileIdentity::of(conn)?)?),
-        _ => None,
-    };
+    let is_pipe = sources.iter().any(|s| {
+        matches!(
+            s.reader.as_ref().map(|r| r.get_ref()),
+            Some(Input::Stdin(_))
+        )
+    });
+    if sources.is_empty() {
+        bail!("no input to follow");
+    }
+    if is_pipe && sources.len() > 1 {
+        bail!("standard input can only be followed alone, not with other inputs");
+    }
+    let starts: Vec<(i64, u64)> = sources
+        .iter()
+        .map(|s| (s.source_id, s.reader.as_ref().map_or(0, |r| r.offset())))
+        .collect();
+    let mut tails = Vec::with_capacity(sources.len());
+    for s in sources {
+        let mut reader = s.reader;
+        let mut watch = None;
+        if let Some(r) = reader.as_mut() {
+            r.get_mut().set_wait(Some(POLL));
+            if let (Some(path), Input::File(f)) = (s.path.as_deref(), r.get_ref()) {
+                watch = Some(Watch::new(path, f)?);
+            }
+        }
+        tails.push(Tail {
+            reader,
+            path: s.path,
+            watch,
+            told: None,
+        });
+    }
+    let now = Instant::now();
     let mut f = Follower {
         conn,
-        writer: Writer::new(conn, source_id, reader.offset())?,
-        reader,
+        writer: Writer::with_sources(conn, &starts)?,
+        tails,
+        turn: 0,
+        idle_turns: 0,
         builder,
         batch: Batch::with_limits(LIVE_LIMITS),
-        watch,
-        path,
         is_pipe,
+        db: if is_pipe {
+            None
+        } else {
+            FileIdentity::of(conn)?
+        },
+        db_looked: now,
         rss_budget,
         fresh_rss,
         over_budget: false,
         reexec_helps: false,
         log,
-        started: Instant::now(),
+        started: now,
         tx_started: None,
         max_age: MIN_TX_AGE,
-        last_budget_check: Instant::now(),
-        last_line: Instant::now(),
-        wal_checked: Instant::now(),
+        last_budget_check: now,
+        last_line: now,
+        wal_checked: now,
         rested: false,
         settled: false,
     };
@@ -130,21 +208,22 @@ pub fn follow(
                 if failing.is_some() && f.settled {
                     failing = None;
                     log(&format!(
-                        "writing to the database again; caught up at offset {}",
-                        f.writer.offset()
+                        "writing to the database again; caught up at {}",
+                        f.offsets()
                     ));
                 }
             }
             Ok(Some(end)) => return f.finish(end),
-            // A full disk (or a failing one) while following a file: what
+            // A full disk (or a failing one) while following files: what
             // was committed stays, the rest is read again once writes work.
             Err(e) if !f.is_pipe && retryable(&e) => {
-                let offset = f.back_to_committed()?;
+                f.back_to_committed()?;
                 let wait =
                     failing.map_or(Duration::from_millis(100), |w| (w * 2).min(MAX_RETRY_WAIT));
                 if failing.is_none() {
                     log(&format!(
-                        "{e:#}; retrying from offset {offset} until the database can be written"
+                        "{e:#}; retrying from {} until the database can be written",
+                        f.offsets()
                     ));
                 }
                 failing = Some(wait);
@@ -165,15 +244,32 @@ fn retryable(e: &anyhow::Error) -> bool {
         .is_some_and(|w| w.transient)
 }
 
+/// A followed source; its index is its slot in the writer.
+struct Tail {
+    /// `None` while an awaited path names no file.
+    reader: Option<LineReader<Input>>,
+    path: Option<PathBuf>,
+    watch: Option<Watch>,
+    /// Why an awaited path cannot be read yet, once reported.
+    told: Option<String>,
+}
+
 struct Follower<'c, 'p> {
     conn: &'c Connection,
     writer: Writer<'c>,
-    reader: LineReader<Input>,
+    tails: Vec<Tail>,
+    /// The source being read; the batch holds lines of this one only.
+    turn: usize,
+    /// Turns in a row that found their source caught up: once they make a
+    /// whole round, every source is caught up.
+    idle_turns: usize,
     builder: Builder,
     batch: Batch,
-    watch: Option<Watch>,
-    path: Option<&'p Path>,
     is_pipe: bool,
+    /// The database file as opened, to stop if it is removed or replaced
+    /// (rows would go to a file no one sees); looked at every `LOOK_EVERY`.
+    db: Option<FileIdentity>,
+    db_looked: Instant,
     rss_budget: u64,
     /// RSS when this process started following.
     fresh_rss: u64,
@@ -195,9 +291,11 @@ struct Follower<'c, 'p> {
 }
 
 impl Follower<'_, '_> {
-    /// Takes one line (or notices there is none yet) and does what is due:
-    /// commit, rest, budget, watching the path. `Some` ends the following.
+    /// Takes one line from the source whose turn it is (or notices there is
+    /// none yet) and does what is due: commit, rest, budget, watching the
+    /// path, the next turn. `Some` ends the following.
     fn step(&mut self) -> Result<Option<End>> {
+        let cur = self.turn;
         // A pipe's last line is complete once the pipe closes; a file's last
         // line may still be being written.
         let framing = if self.is_pipe {
@@ -207,33 +305,49 @@ impl Follower<'_, '_> {
         };
         // The reader takes a stop request before reading more (lines it
         // already holds first: a pipe's cannot be read again).
-        let caught_up = match self.reader.next(framing) {
-            Ok(Next::Line(line)) => {
-                self.builder.push(&mut self.batch, &line);
-                if self.reader.capacity() > LIVE_READ_BUFFER {
-                    // A long line is in the batch now: let its bytes in the
-                    // read buffer go before SQLite makes a third copy.
-                    self.reader.shrink();
+        let caught_up = match self.tails[cur].reader.as_mut() {
+            // An awaited path: nothing to read until it names a file.
+            None => true,
+            Some(reader) => match reader.next(framing) {
+                Ok(Next::Line(line)) => {
+                    self.builder.push(&mut self.batch, &line);
+                    if reader.capacity() > LIVE_READ_BUFFER {
+                        // A long line is in the batch now: let its bytes in
+                        // the read buffer go before SQLite makes a third copy.
+                        reader.shrink();
+                    }
+                    self.idle_turns = 0;
+                    false
                 }
-                self.tx_started.get_or_insert_with(Instant::now);
-                self.last_line = Instant::now();
-                self.rested = false;
-                false
-            }
-            Ok(Next::AtEnd | Next::Idle) => true,
-            Ok(Next::Stopped) => return Ok(Some(End::Stopped)),
-            Err(e) if Rewritten::is(&e) => {
-                self.rewritten()?;
-                return Ok(None);
-            }
-            Err(e) => return Err(e).context("cannot read the input"),
+                Ok(Next::AtEnd | Next::Idle) => true,
+                Ok(Next::Stopped) => return Ok(Some(End::Stopped)),
+                Err(e) if Rewritten::is(&e) => {
+                    self.rewritten(cur)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e).with_context(|| self.cannot_read(cur)),
+            },
         };
-        if self.batch.is_full(LIVE_LIMITS) || (caught_up && self.batch.lines > 0) {
-            self.flush()?;
+        let now = Instant::now();
+        if !caught_up {
+            self.tx_started.get_or_insert(now);
+            self.last_line = now;
+            self.rested = false;
         }
-        let age = self.tx_started.map_or(Duration::ZERO, |t| t.elapsed());
+        // A turn lasts until its source is caught up or a batch is full, so
+        // that a busy source cannot starve the others.
+        let turn_over = caught_up || self.batch.is_full(LIVE_LIMITS);
+        if turn_over && self.batch.lines > 0 {
+            self.flush(cur)?;
+        }
+        let n = self.tails.len();
+        if caught_up {
+            self.idle_turns += 1;
+        }
+        let all_caught_up = self.idle_turns >= n;
+        let age = self.tx_started.map_or(Duration::ZERO, |t| now - t);
         let due = age >= self.max_age || self.writer.lines_in_tx() >= MAX_TX_LINES;
-        if self.writer.in_tx() && (due || (caught_up && age >= CAUGHT_UP_TX_AGE)) {
+        if self.writer.in_tx() && (due || (all_caught_up && age >= CAUGHT_UP_TX_AGE)) {
             self.writer.commit()?;
             self.tx_started = None;
             if self.wal_checked.elapsed() >= WAL_CHECK_EVERY {
@@ -242,36 +356,54 @@ impl Follower<'_, '_> {
             }
             // A commit forced while lines kept coming means a backlog:
             // let the next transaction grow; catching up resets it.
-            self.max_age = if caught_up {
+            self.max_age = if all_caught_up {
                 MIN_TX_AGE
             } else {
                 (self.max_age * 2).min(MAX_TX_AGE)
             };
         }
-        let settled = caught_up && !self.writer.in_tx();
+        let settled = all_caught_up && !self.writer.in_tx();
         self.settled = settled;
-        if settled && self.is_pipe && self.reader.get_mut().closed() {
+        if settled
+            && self.is_pipe
+            && self.tails[0]
+                .reader
+                .as_ref()
+                .is_some_and(|r| r.get_ref().closed())
+        {
             return Ok(Some(End::Closed));
         }
-        if self.settled && !self.rested && self.last_line.elapsed() >= REST_AFTER {
+        if settled && !self.rested && now - self.last_line >= REST_AFTER {
             // Quiet again after a burst: hand back what the burst used, so
             // idle RSS does not keep the burst's high-water mark.
-            release(self.conn, &mut self.reader);
+            release(self.conn, &mut self.tails);
             self.rested = true;
         }
-        if (caught_up || self.last_budget_check.elapsed() >= BUDGET_EVERY) && !self.writer.in_tx() {
-            self.last_budget_check = Instant::now();
+        if (all_caught_up || now - self.last_budget_check >= BUDGET_EVERY) && !self.writer.in_tx() {
+            self.last_budget_check = now;
             if self.over_budget() {
                 return Ok(Some(End::OverBudget));
             }
         }
         if caught_up && !self.is_pipe {
-            std::thread::sleep(POLL);
-            self.look()?;
-        } else if let Some(w) = self.watch.as_mut() {
+            // Waits only once a whole round found every source caught up.
+            if self.idle_turns.is_multiple_of(n) {
+                std::thread::sleep(POLL);
+            }
+            self.look(cur)?;
+        } else if let Some(w) = self.tails[cur].watch.as_mut() {
             // Behind: no switching yet, but a new file at the path is pinned
             // now, in case it is rotated away again before its turn.
             w.look(self.log)?;
+        }
+        if let Some(db) = &self.db
+            && now - self.db_looked >= LOOK_EVERY
+        {
+            self.db_looked = now;
+            db.check()?;
+        }
+        if turn_over {
+            self.turn = (cur + 1) % n;
         }
         Ok(None)
     }
@@ -288,7 +420,7 @@ impl Follower<'_, '_> {
         }
         if !self.over_budget {
             self.over_budget = true;
-            release(self.conn, &mut self.reader);
+            release(self.conn, &mut self.tails);
             let after = mem::current_rss();
             if after <= self.rss_budget {
                 self.over_budget = false;
@@ -316,53 +448,73 @@ impl Follower<'_, '_> {
         // A fresh process would have to read a long partial line again:
         // re-executing helps only once it has been committed.
         self.reexec_helps
-            && self.reader.pending() <= LIVE_READ_BUFFER
+            && self.tails.iter().all(|t| {
+                t.reader
+                    .as_ref()
+                    .is_none_or(|r| r.pending() <= LIVE_READ_BUFFER)
+            })
             && self.started.elapsed() >= MIN_LIFETIME
     }
 
-    fn flush(&mut self) -> Result<()> {
-        seal(&mut self.batch, &self.reader);
-        let written = self.writer.write(&self.batch);
+    /// Writes the batch, which holds lines of the source in `slot`.
+    fn flush(&mut self, slot: usize) -> Result<()> {
+        let reader = self.tails[slot]
+            .reader
+            .as_ref()
+            .expect("a source with lines has a reader");
+        seal(&mut self.batch, reader);
+        let written = self.writer.write_to(slot, &self.batch);
         self.batch.clear(LIVE_LIMITS);
         written
     }
 
     /// The file was cut before its first bytes were read: it is handled as
     /// any cut, with the head recorded when its source was.
-    fn rewritten(&mut self) -> Result<()> {
-        let (Some(watch), Input::File(file)) = (self.watch.as_ref(), self.reader.get_ref()) else {
-            anyhow::bail!("{Rewritten}");
+    fn rewritten(&mut self, slot: usize) -> Result<()> {
+        let tail = &self.tails[slot];
+        let (Some(watch), Some(reader)) = (tail.watch.as_ref(), tail.reader.as_ref()) else {
+            bail!("{Rewritten}");
+        };
+        let Input::File(file) = reader.get_ref() else {
+            bail!("{Rewritten}");
         };
         let event = watch.cut(
             file,
             "was truncated and rewritten before it was read",
-            self.reader.offset(),
-            self.reader.tail(),
-            self.reader.expected_head(),
+            reader.offset(),
+            reader.tail(),
+            reader.expected_head(),
         )?;
-        self.act(event)
+        self.act(slot, event)
     }
 
-    /// Watches the followed file and moves on when it was rotated or cut.
-    fn look(&mut self) -> Result<()> {
-        let (Some(watch), Input::File(file)) = (self.watch.as_mut(), self.reader.get_ref()) else {
+    /// Watches a caught-up followed file and moves on when it was rotated or
+    /// cut; opens an awaited path once it names a file.
+    fn look(&mut self, slot: usize) -> Result<()> {
+        let tail = &mut self.tails[slot];
+        let Some(reader) = tail.reader.as_ref() else {
+            return self.appear(slot);
+        };
+        let (Some(watch), Input::File(file)) = (tail.watch.as_mut(), reader.get_ref()) else {
             return Ok(());
         };
-        let read_to = self.reader.offset() + self.reader.pending() as u64;
-        let event = watch.check(
-            file,
-            read_to,
-            self.reader.offset(),
-            self.reader.tail(),
-            self.log,
-        )?;
-        self.act(event)
+        let read_to = reader.offset() + reader.pending() as u64;
+        let event = watch.check(file, read_to, reader.offset(), reader.tail(), self.log)?;
+        self.act(slot, event)
     }
 
-    /// Moves on as `event` says: to a copy, a new file, or the start of the
-    /// same one.
-    fn act(&mut self, event: Event) -> Result<()> {
-        let path = self.path.expect("only followed files have events");
+    /// Moves the source in `slot` on as `event` says: to a copy, a new
+    /// file, or the start of the same one.
+    fn act(&mut self, slot: usize, event: Event) -> Result<()> {
+        let tail = &self.tails[slot];
+        let path = tail
+            .path
+            .as_deref()
+            .expect("only followed files have events");
+        let reader = tail
+            .reader
+            .as_ref()
+            .expect("only files being read have events");
         let (file, row) = match event {
             Event::Quiet => return Ok(()),
             Event::Cut {
@@ -373,10 +525,10 @@ impl Follower<'_, '_> {
             } => {
                 (self.log)(&format!(
                     "{why}; reading on from offset {} in its copy {}, then it from offset 0",
-                    self.reader.offset(),
+                    reader.offset(),
                     at.display()
                 ));
-                return self.read_copy(copy, file, row);
+                return self.read_copy(slot, copy, file, row);
             }
             Event::Cut {
                 why,
@@ -388,7 +540,7 @@ impl Follower<'_, '_> {
                 (file, row)
             }
             Event::Rotated { file, row, copy } => {
-                let end = self.reader.offset() + self.reader.pending() as u64;
+                let end = reader.offset() + reader.pending() as u64;
                 (self.log)(&if copy {
                     format!(
                         "finished the copy at offset {end}; following {} from offset 0",
@@ -404,59 +556,134 @@ impl Follower<'_, '_> {
                 (file, row)
             }
         };
-        self.move_to(file, row)
+        self.move_to(slot, file, row)
     }
 
-    /// Finishes the current source (its unterminated last line is a line:
+    /// Finishes the source in `slot` (its unterminated last line is a line:
     /// nothing more will come to it) and continues with `file` from 0, both
     /// positions committed in one transaction.
-    fn move_to(&mut self, mut file: File, mut row: SourceRow) -> Result<()> {
-        if let Some(line) = self.reader.take_partial() {
+    fn move_to(&mut self, slot: usize, mut file: File, mut row: SourceRow) -> Result<()> {
+        let reader = self.tails[slot]
+            .reader
+            .as_mut()
+            .expect("only files being read move on");
+        if let Some(line) = reader.take_partial() {
             self.builder.push(&mut self.batch, &line);
         }
-        self.flush()?;
-        self.writer.switch_source(&mut row)?;
+        self.flush(slot)?;
+        self.writer.switch_source(slot, &mut row)?;
         self.tx_started = None;
         file.seek(SeekFrom::Start(0))?;
-        if let Some(w) = self.watch.as_mut() {
+        let tail = &mut self.tails[slot];
+        if let Some(w) = tail.watch.as_mut() {
             w.moved_to(&file)?;
         }
-        self.reader.restart(Input::File(file), 0);
-        self.reader.expect_head(&row.head);
+        let reader = tail.reader.as_mut().expect("only files being read move on");
+        reader.restart(Input::File(file), 0);
+        reader.expect_head(&row.head);
         Ok(())
     }
 
     /// Reads on in a copy of the file just cut, from the end of the last line
     /// taken (a partial line is read again from the copy, whole); the cut
     /// file follows as a new source once the copy is finished.
-    fn read_copy(&mut self, mut copy: File, file: File, row: SourceRow) -> Result<()> {
-        let offset = self.reader.offset();
+    fn read_copy(&mut self, slot: usize, mut copy: File, file: File, row: SourceRow) -> Result<()> {
+        let tail = &mut self.tails[slot];
+        let reader = tail.reader.as_mut().expect("only files being read are cut");
+        let offset = reader.offset();
         copy.seek(SeekFrom::Start(offset))?;
-        if let Some(w) = self.watch.as_mut() {
+        if let Some(w) = tail.watch.as_mut() {
             w.reading_copy(&copy, file, row)?;
         }
-        self.reader.restart(Input::File(copy), offset);
+        reader.restart(Input::File(copy), offset);
         Ok(())
     }
 
-    /// After a failed write: back to the committed position, in the same
-    /// file, to read the uncommitted lines again.
-    fn back_to_committed(&mut self) -> Result<u64> {
+    /// Opens an awaited path once it names a readable file, and follows it
+    /// from offset 0 as a new source (its row committed at once).
+    fn appear(&mut self, slot: usize) -> Result<()> {
+        let tail = &mut self.tails[slot];
+        let path = tail.path.as_deref().expect("awaited sources have a path");
+        let (mut file, mut row) = match source::successor(path) {
+            Ok(found) => found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                let msg = format!(
+                    "{} names a file that cannot be read yet ({e}); still waiting",
+                    path.display()
+                );
+                if tail.told.as_ref() != Some(&msg) {
+                    (self.log)(&msg);
+                    tail.told = Some(msg);
+                }
+                return Ok(());
+            }
+        };
+        (self.log)(&format!(
+            "{} appeared; following it from offset 0",
+            path.display()
+        ));
+        let watch = Watch::new(path, &file)?;
+        file.seek(SeekFrom::Start(0))?;
+        self.writer.switch_source(slot, &mut row)?;
+        self.tx_started = None;
+        let mut reader = LineReader::new(
+            Input::File(file),
+            0,
+            LIVE_READ_BUFFER,
+            self.builder.max_line,
+        );
+        reader.expect_head(&row.head);
+        let tail = &mut self.tails[slot];
+        tail.reader = Some(reader);
+        tail.watch = Some(watch);
+        tail.told = None;
+        Ok(())
+    }
+
+    /// After a failed write: every source back to its committed position, in
+    /// the file it is reading, to read the uncommitted lines again.
+    fn back_to_committed(&mut self) -> Result<()> {
         self.batch.clear(LIVE_LIMITS);
         self.tx_started = None;
-        let offset = self.writer.rollback();
-        let Input::File(file) = self.reader.get_ref() else {
-            unreachable!("pipes are not retried")
-        };
-        let mut file = file.try_clone()?;
-        file.seek(SeekFrom::Start(offset))?;
-        self.reader.restart(Input::File(file), offset);
-        Ok(offset)
+        self.writer.rollback();
+        for (slot, tail) in self.tails.iter_mut().enumerate() {
+            let Some(reader) = tail.reader.as_mut() else {
+                continue;
+            };
+            let Input::File(file) = reader.get_ref() else {
+                unreachable!("pipes are not retried")
+            };
+            let mut file = file.try_clone()?;
+            let offset = self.writer.offset(slot);
+            file.seek(SeekFrom::Start(offset))?;
+            reader.restart(Input::File(file), offset);
+            reader.seed_tail(self.writer.tail(slot));
+        }
+        Ok(())
+    }
+
+    /// "offset N", or "offsets N, M" for several sources, for messages.
+    fn offsets(&self) -> String {
+        let all: Vec<String> = self
+            .writer
+            .positions()
+            .map(|p| p.offset.to_string())
+            .collect();
+        let s = if all.len() == 1 { "" } else { "s" };
+        format!("offset{s} {}", all.join(", "))
+    }
+
+    fn cannot_read(&self, slot: usize) -> String {
+        match (&self.tails[slot].path, self.tails.len()) {
+            (Some(path), 2..) => format!("cannot read the input {}", path.display()),
+            _ => "cannot read the input".to_owned(),
+        }
     }
 
     fn finish(mut self, end: End) -> Result<Followed> {
         if self.batch.lines > 0 {
-            self.flush()?;
+            self.flush(self.turn)?;
         }
         self.writer.commit()?;
         let mut stats = self.writer.stats;
@@ -464,15 +691,17 @@ impl Follower<'_, '_> {
         Ok(Followed {
             stats,
             end,
-            offset: self.writer.offset(),
+            positions: self.writer.positions().collect(),
         })
     }
 }
 
 /// Hands back what live mode can spare: SQLite's unused cache pages, the
-/// read buffer beyond its resting size, free heap, and WAL disk space.
-fn release(conn: &Connection, reader: &mut LineReader<Input>) {
-    reader.shrink();
+/// read buffers beyond their resting size, free heap, and WAL disk space.
+fn release(conn: &Connection, tails: &mut [Tail]) {
+    for reader in tails.iter_mut().filter_map(|t| t.reader.as_mut()) {
+        reader.shrink();
+    }
     let _ = conn.release_memory();
     mem::release_heap();
     // Also fold the WAL back and truncate it: a burst's big transactions

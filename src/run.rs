@@ -303,8 +303,8 @@ fn nap() -> bool {
     !signals::stop_requested()
 }
 
-/// A source to follow live: its id and its reader, positioned.
-type Followed = (i64, LineReader<Input>);
+/// Standard input after its backfill: its source and its reader, positioned.
+type Pipe = (i64, LineReader<Input>);
 
 /// What a backfill of all the inputs did.
 struct Backfilled {
@@ -312,7 +312,7 @@ struct Backfilled {
     ending: Ending,
     reach: Reach,
     /// Standard input's reader and source, to follow in-process afterwards.
-    pipe: Option<Followed>,
+    pipe: Option<Pipe>,
     /// Where the one input's backfill ended, for the hand-over.
     offset: Option<u64>,
 }
@@ -464,7 +464,7 @@ fn switch(
     config: &Config,
     locks: &Locks,
     conn: Connection,
-    pipe: Option<Followed>,
+    pipe: Option<Pipe>,
     offset: Option<u64>,
     stats: &Stats,
 ) -> Result<()> {
@@ -491,7 +491,12 @@ fn switch(
         "live on standard input, RSS now {:.1} MiB",
         report::mib(mem::current_rss())
     ));
-    go_live(config, locks, conn, vec![(source_id, reader)])
+    go_live(
+        config,
+        locks,
+        conn,
+        vec![live::Tailed::new(reader, source_id, None)],
+    )
 }
 
 /// Re-executes into a live follower of the inputs (at `offset` when there is
@@ -538,7 +543,7 @@ fn open_live(
     locks: &Locks,
     inputs: Vec<source::Unresolved>,
     starts: Vec<Start>,
-) -> Result<(Connection, Vec<Followed>)> {
+) -> Result<(Connection, Vec<live::Tailed>)> {
     let log = config.log();
     if !config.db.exists() {
         // A database made here must not race a backfill building one.
@@ -557,11 +562,12 @@ fn open_live(
     locks.release_creation()?;
     let conn = conn?;
     let mut sources = Vec::with_capacity(inputs.len());
-    for (input, start) in inputs.into_iter().zip(starts) {
+    for (i, (input, start)) in inputs.into_iter().zip(starts).enumerate() {
         let opened = input.resolve(&conn, start)?;
         note_restart(&log, opened.restarted.as_deref());
         let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
-        sources.push((source_id, reader));
+        let path = config.inputs.get(i).cloned();
+        sources.push(live::Tailed::new(reader, source_id, path));
     }
     Ok((conn, sources))
 }
@@ -571,39 +577,38 @@ fn open_live(
 fn go_live(
     config: &Config,
     locks: &Locks,
-    conn: Connection,
-    mut sources: Vec<Followed>,
+    mut conn: Connection,
+    mut sources: Vec<live::Tailed>,
 ) -> Result<()> {
     let log = config.log();
-    if sources.len() != 1 {
-        bail!("following several inputs in one live process is not built yet");
-    }
-    let (mut source_id, mut reader) = sources.pop().expect("one source");
-    let mut conn = conn;
     db::create_indexes(&conn)?;
     let log_fn = |msg: &str| log.info(msg);
-    let path = config.inputs.first().map(PathBuf::as_path);
     loop {
         let builder = Builder::new(config.max_line);
-        let followed = live::follow(
-            &conn,
-            source_id,
-            path,
-            reader,
-            builder,
-            config.rss_budget,
-            &log_fn,
-        )?;
+        let followed = live::follow(&conn, sources, builder, config.rss_budget, &log_fn)?;
         close(conn)?;
         match followed.end {
             End::Closed | End::Stopped => return finish_live(&log, &followed),
             End::OverBudget => {
+                let offsets: Vec<String> = followed
+                    .positions
+                    .iter()
+                    .map(|p| p.offset.to_string())
+                    .collect();
+                let s = if offsets.len() == 1 { "" } else { "s" };
                 log.info(format_args!(
-                    "re-executing at offset {} to return memory",
-                    followed.offset
+                    "re-executing at offset{s} {} to return memory",
+                    offsets.join(", ")
                 ));
+                // One input goes on at its offset (--start-offset); several
+                // where ingest_sources says, which is where they were left:
+                // every position was committed.
+                let offset = match &followed.positions[..] {
+                    [one] => Some(one.offset),
+                    _ => None,
+                };
                 locks.keep_across_exec()?;
-                match handover::exec_live(config, Some(followed.offset)) {
+                match handover::exec_live(config, offset) {
                     NotExecuted::Stopped => return finish_live(&log, &followed),
                     NotExecuted::Failed(err) => {
                         log.info(format_args!("{err:#}; following in this process instead"))
@@ -612,10 +617,11 @@ fn go_live(
                 let Some(inputs) = open_inputs(config, &log)? else {
                     return finish_live(&log, &followed);
                 };
-                let (c, mut s) =
-                    open_live(config, locks, inputs, vec![Start::At(followed.offset)])?;
-                conn = c;
-                (source_id, reader) = s.pop().expect("one source");
+                let starts = match offset {
+                    Some(offset) => vec![Start::At(offset)],
+                    None => vec![Start::Resume; inputs.len()],
+                };
+                (conn, sources) = open_live(config, locks, inputs, starts)?;
             }
         }
     }

@@ -12,8 +12,6 @@
 //!   between the end of the copy and the truncation are in neither file, and
 //!   a file truncated and refilled past the read position between two looks
 //!   cannot be told from one that grew.
-//! - The database file removed or replaced: rows would go nowhere, so the run
-//!   stops with an error; running again rebuilds from the sources.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -24,10 +22,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 
-use crate::db::{FileIdentity, SourceRow};
+use crate::db::SourceRow;
 use crate::source;
 
-/// How often the path (and the database file) are looked up.
+/// How often the path is looked up.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// How long a rotated-away file must stay unchanged before it is left.
 pub const SETTLE: Duration = Duration::from_millis(500);
@@ -80,11 +78,10 @@ pub struct Watch {
     finished: bool,
     /// A problem already reported, so that it is reported once.
     told: Option<String>,
-    db: Option<FileIdentity>,
 }
 
 impl Watch {
-    pub fn new(path: &Path, file: &File, db: Option<FileIdentity>) -> io::Result<Watch> {
+    pub fn new(path: &Path, file: &File) -> io::Result<Watch> {
         let meta = file.metadata()?;
         Ok(Watch {
             path: path.to_owned(),
@@ -97,7 +94,6 @@ impl Watch {
             next: VecDeque::new(),
             finished: false,
             told: None,
-            db,
         })
     }
 
@@ -127,16 +123,13 @@ impl Watch {
         Ok(())
     }
 
-    /// Looks at the path and the database, at most every [`LOOK_EVERY`];
-    /// cheap enough to call between any two lines.
+    /// Looks at the path, at most every [`LOOK_EVERY`]; cheap enough to call
+    /// between any two lines.
     pub fn look(&mut self, log: &dyn Fn(&str)) -> Result<()> {
         if self.looked.elapsed() < LOOK_EVERY {
             return Ok(());
         }
         self.looked = Instant::now();
-        if let Some(db) = &self.db {
-            db.check()?;
-        }
         let now = match std::fs::metadata(&self.path) {
             Ok(m) => id(&m),
             Err(_) => {

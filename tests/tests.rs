@@ -8,6 +8,7 @@
 //! - `database`: what a run does to the database file: modes, foreign files, indexes, user objects;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
 //! - `cli`: flags, their ranges and the hand-over of settings;
+//! - `multi`: one live follower following several files at once (through the library);
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `crash`: the kill -9 campaign (Linux).
 
@@ -21,4 +22,5 @@ mod faults;
 mod historical;
 mod input;
 mod live;
+mod multi;
 mod sources;
