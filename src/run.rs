@@ -109,7 +109,7 @@ fn run_once(config: &Config) -> Result<()> {
         ending,
         reach,
         pipe,
-        offset,
+        offsets,
     } = backfill(config, &log, &conn, inputs, starts, fresh)?;
 
     // A stop request wants a quick exit; the indexes are built at the end
@@ -163,7 +163,7 @@ fn run_once(config: &Config) -> Result<()> {
         None
     };
     match live_conn {
-        Some(conn) => switch(config, &locks, conn, pipe, offset, &stats),
+        Some(conn) => switch(config, &locks, conn, pipe, &offsets, &stats),
         None => finish(config, &stats, reach),
     }
 }
@@ -313,8 +313,8 @@ struct Backfilled {
     reach: Reach,
     /// Standard input's reader and source, to follow in-process afterwards.
     pipe: Option<Pipe>,
-    /// Where the one input's backfill ended, for the hand-over.
-    offset: Option<u64>,
+    /// Where each input's backfill ended.
+    offsets: Vec<u64>,
 }
 
 /// Reads each input in turn into the database: every source to its end (or
@@ -332,7 +332,7 @@ fn backfill(
         ending: Ending::Eof,
         reach: Reach::Complete,
         pipe: None,
-        offset: None,
+        offsets: Vec::new(),
     };
     let paths = config
         .inputs
@@ -380,17 +380,13 @@ fn backfill(
         done.stats.add(&loaded.stats);
         done.ending = loaded.ending;
         done.reach = reach(&mut loaded);
-        done.offset = Some(loaded.reader.offset());
+        done.offsets.push(loaded.reader.offset());
         if is_pipe {
             done.pipe = Some((source_id, loaded.reader));
         }
         if done.ending == Ending::Stopped {
             break;
         }
-    }
-    if config.inputs.len() > 1 {
-        // Several sources resume from the database, not from one offset.
-        done.offset = None;
     }
     Ok(done)
 }
@@ -465,17 +461,25 @@ fn switch(
     locks: &Locks,
     conn: Connection,
     pipe: Option<Pipe>,
-    offset: Option<u64>,
+    offsets: &[u64],
     stats: &Stats,
 ) -> Result<()> {
     let log = config.log();
     let summary = report::summary(stats, mem::peak_rss());
     let Some((source_id, mut reader)) = pipe else {
-        match offset {
-            Some(offset) => log.info(format_args!("{summary}; live from offset {offset}")),
-            None => log.info(format_args!("{summary}; live")),
-        }
+        let list: Vec<String> = offsets.iter().map(u64::to_string).collect();
+        let s = if list.len() == 1 { "" } else { "s" };
+        log.info(format_args!(
+            "{summary}; live from offset{s} {}",
+            list.join(", ")
+        ));
         close(conn)?;
+        // One input goes on at the very offset reached; several where the
+        // database says each stopped (the same places: all committed).
+        let offset = match offsets {
+            [one] => Some(*one),
+            _ => None,
+        };
         return hand_over(config, locks, offset);
     };
     log.info(format_args!(

@@ -45,22 +45,6 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
-/// Resident memory of `pid` in bytes (Linux).
-#[cfg(target_os = "linux")]
-fn vm_rss(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS value");
-    kb * 1024
-}
-
 /// CPU time (user + system) of `pid` so far, in clock ticks (Linux).
 #[cfg(target_os = "linux")]
 fn cpu_ticks(pid: i32) -> u64 {
@@ -986,7 +970,7 @@ fn huge_line_in_live_mode() {
     {
         thread::sleep(Duration::from_secs(2));
         assert!(p.alive(), "the follower ended; stderr:\n{}", p.stderr());
-        let rss = vm_rss(p.pid);
+        let rss = util::vm_rss(p.pid);
         let reexec = p.stderr().contains("re-executing at offset");
         eprintln!(
             "live RSS 2 s after a {longest}-byte line: {:.1} MB (re-executed: {reexec})",

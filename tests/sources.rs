@@ -518,3 +518,67 @@ fn two_writers_of_one_database_killed_at_random_lose_and_duplicate_nothing() {
         assert_source_matches(&db, source_id(&dir, log), &data[i]);
     }
 }
+
+/// The two-log setup of the README, through the real binary: `--input A --input B --follow`
+/// backfills both, hands over by one exec to one live process that follows both (appends to
+/// each, a rename rotation of one), stays within the memory targets, and stops cleanly on
+/// SIGTERM; every line of both logs once, rows naming their log.
+#[cfg(target_os = "linux")]
+#[test]
+fn one_follower_follows_both_logs() {
+    let dir = Dir::new();
+    let a = generate(&dir, "a.all", 61, 3_000, "0.01");
+    let b = generate(&dir, "b.all", 62, 3_000, "0.01");
+    let (a_cut, b_cut) = (util::after_lines(&a, 1_000), util::after_lines(&b, 1_000));
+    dir.create("a.jsonl", &a[..a_cut]);
+    dir.create("b.jsonl", &b[..b_cut]);
+    let args = [
+        "--input", "a.jsonl", "--input", "b.jsonl", "--db", DB, "--follow",
+    ];
+    let mut p = ProcBuilder::new(&dir, &args).spawn();
+    p.wait_stderr("live from offsets");
+    p.wait_for("the exec into live mode", |p| p.execed().then_some(()));
+    let count = |dir: &Dir| dir.db(DB).count("sse_lines") + dir.db(DB).count("bad_lines");
+    let lines = |bytes: &[u8]| {
+        let e = crate::oracle::expect(bytes);
+        (e.rows.len() + e.bad.len()) as i64
+    };
+    p.wait_for("the backfill of both", |_| {
+        util::try_counts(&dir.path(DB))
+            .ok()
+            .filter(|(rows, bad)| rows + bad == lines(&a[..a_cut]) + lines(&b[..b_cut]))
+    });
+    thread::sleep(Duration::from_millis(1500));
+    let idle = util::vm_rss(p.pid);
+    // Bursts into both, then a rotation of a.jsonl by rename, then more into both.
+    let (a_mid, b_mid) = (util::after_lines(&a, 2_000), util::after_lines(&b, 2_000));
+    dir.append("a.jsonl", &a[a_cut..a_mid]);
+    dir.append("b.jsonl", &b[b_cut..b_mid]);
+    p.wait_for("the first burst", |_| {
+        (count(&dir) == lines(&a[..a_mid]) + lines(&b[..b_mid])).then_some(())
+    });
+    std::fs::rename(dir.path("a.jsonl"), dir.path("a.jsonl.1")).expect("rotate");
+    dir.create("a.jsonl", &a[a_mid..]);
+    dir.append("b.jsonl", &b[b_mid..]);
+    p.wait_for("everything", |_| {
+        (count(&dir) == lines(&a) + lines(&b)).then_some(())
+    });
+    let err = p.stop_with(libc::SIGTERM);
+    assert_eq!(p.status.and_then(|s| s.code()), Some(0), "{err}");
+    eprintln!("idle RSS of the live process following two logs: {idle} bytes");
+    assert!(idle <= 8 << 20, "idle RSS {idle} bytes, over 8 MiB");
+    let db = dir.db(DB);
+    // a.jsonl's two files are two sources; b.jsonl is one.
+    let a_sources: Vec<Vec<Value>> = all_values(
+        &db.open(),
+        "SELECT id FROM ingest_sources WHERE path LIKE '%/a.jsonl' ORDER BY id",
+    );
+    assert_eq!(a_sources.len(), 2, "{a_sources:?}");
+    let id = |v: &Vec<Value>| match v[0] {
+        Value::Integer(i) => i,
+        _ => unreachable!(),
+    };
+    assert_source_matches(&db, id(&a_sources[0]), &a[..a_mid]);
+    assert_source_matches(&db, id(&a_sources[1]), &a[a_mid..]);
+    assert_source_matches(&db, source_id(&dir, "b.jsonl"), &b);
+}

@@ -402,3 +402,19 @@ pub fn assert_live_stats_line(stderr: &str) {
         "the last stderr line is not the live stats line: {last:?}\nstderr:\n{stderr}"
     );
 }
+
+/// Resident memory of `pid` in bytes (Linux).
+#[cfg(target_os = "linux")]
+pub fn vm_rss(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS value");
+    kb * 1024
+}
