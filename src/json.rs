@@ -347,6 +347,11 @@ mod tests {
             "\"a\tb\"",
             "\"abc",
             "\"abc\\",
+            // A high surrogate followed by what is only *almost* the `\u`
+            // of a low one: both of those bytes must be there.
+            "\"\\ud800Xudc00\"",
+            "\"\\ud800\\xdc00\"",
+            "\"\\ud800\\ud800\"",
         ] {
             assert!(serde_json::from_str::<String>(s).is_err(), "{s}");
             assert!(scan_string(s.as_bytes(), 0).is_err(), "{s}");
@@ -381,5 +386,20 @@ mod tests {
         assert_eq!(skip_nested(s, 0, &mut stack), Ok(s.len() - 1));
         assert!(skip_nested(b"{[}]", 0, &mut stack).is_err());
         assert!(skip_nested(b"[[]", 0, &mut stack).is_err());
+    }
+
+    #[test]
+    fn a_nested_string_cut_after_a_backslash_is_unterminated() {
+        // The escape's second byte would lie past the end of the buffer.
+        let mut stack = Vec::new();
+        for s in [&br#"["ab\"#[..], br#"["\"#, br#"{"a":"\"#, br#"["ab\x"#] {
+            let open = s.iter().rposition(|&c| c == b'"').unwrap();
+            assert_eq!(
+                skip_nested(s, 0, &mut stack),
+                Err(SyntaxError::new(open, "unterminated string")),
+                "{}",
+                String::from_utf8_lossy(s)
+            );
+        }
     }
 }
