@@ -121,21 +121,24 @@ impl Batch {
 }
 
 /// Turns lines into rows or bad lines of a batch. Owns the scanners' scratch
-/// space so that it is allocated once per run, not once per line.
-#[derive(Default)]
+/// space so that it is allocated once per run, not once per line. (No
+/// `Default`: a limit of 0 would refuse every row.)
 pub struct Builder {
     env: Envelope,
     meta: MetaScanner,
     meta_text: Vec<u8>,
-    /// The limit a line's length must stay within to be stored as a row.
+    /// The limit a line's length, and the total size of its row's values,
+    /// must stay within for the line to be stored as a row.
     pub max_line: usize,
 }
 
 impl Builder {
     pub fn new(max_line: usize) -> Self {
         Builder {
+            env: Envelope::default(),
+            meta: MetaScanner::default(),
+            meta_text: Vec::new(),
             max_line,
-            ..Builder::default()
         }
     }
 
