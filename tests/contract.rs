@@ -9,7 +9,7 @@ use std::io::{self, Read};
 
 use rusqlite::types::Value;
 
-use ingestor::reader::{Framing, LONG_LINE_HEAD, Line, LineReader};
+use ingestor::reader::{Framing, LONG_LINE_HEAD, Line, LineReader, Rewritten};
 use oracle::{Expected, Options};
 use util::{Dir, numbers_in};
 
@@ -455,4 +455,178 @@ fn read_all(data: &[u8], chunk: usize, initial: usize, max_line: usize) -> Vec<F
         });
     }
     out
+}
+
+/// The framing schema.md describes, written out naively: lines split at `\n`, one final `\r`
+/// dropped, a BOM skipped at byte 0 only, a line longer than `max_line` kept as its first
+/// [`LONG_LINE_HEAD`] bytes and its length; a last line without newline is a line.
+fn frame_naively(data: &[u8], max_line: usize) -> Vec<Framed> {
+    let mut out = Vec::new();
+    let mut pos = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    while pos < data.len() {
+        let end = data[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |i| pos + i);
+        let mut line = &data[pos..end];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        out.push(if line.len() > max_line {
+            let head = line[..line.len().min(LONG_LINE_HEAD)].to_vec();
+            (head, pos as u64, Some(line.len() as u64))
+        } else {
+            (line.to_vec(), pos as u64, None)
+        });
+        pos = end + 1;
+    }
+    out
+}
+
+/// Lines of every length around the limit, with and without `\r`, blank ones, a BOM at the start
+/// and one later, and a last line without newline: framed as the naive model says, whatever the
+/// read sizes and the buffer size, with `offset()` and `tail()` right after each line.
+#[test]
+fn reader_frames_lines_as_the_contract_says_whatever_the_reads() {
+    const MAX: usize = 40;
+    let mut data = b"\xEF\xBB\xBF".to_vec();
+    for len in [0, 1, 38, 39, 40, 41, 42, 100, 300] {
+        for cr in [false, true] {
+            data.extend(std::iter::repeat_n(b'a' + (len % 26) as u8, len));
+            if cr {
+                data.push(b'\r');
+            }
+            data.push(b'\n');
+        }
+    }
+    data.extend_from_slice(b"\xEF\xBB\xBFmid\n\r\n \nlast");
+    let want = frame_naively(&data, MAX);
+    for chunk in [1, 2, 3, 7, 64, 1000] {
+        for initial in [1, 64, 300] {
+            let mut r = LineReader::new(Trickle { data: &data, chunk }, 0, initial, MAX);
+            let mut got = Vec::new();
+            while let Some(line) = r.next_line(Framing::ToEof).expect("read") {
+                got.push(match line {
+                    Line::Text { bytes, offset } => (bytes.to_vec(), offset, None),
+                    Line::TooLong { head, len, offset } => (head.to_vec(), offset, Some(len)),
+                });
+                // Just past this line's terminator (or the end): where the next one starts.
+                let next = want
+                    .get(got.len())
+                    .map_or(data.len() as u64, |(_, o, _)| *o);
+                let at = r.offset();
+                assert_eq!(at, next, "offset after line {} (chunk {chunk})", got.len());
+                let (at, keep) = (at as usize, (at as usize).min(64));
+                assert_eq!(
+                    r.tail(),
+                    &data[at - keep..at],
+                    "tail at {at} (chunk {chunk})"
+                );
+            }
+            assert_eq!(got, want, "chunk {chunk}, initial {initial}");
+            assert_eq!(r.pending(), 0);
+        }
+    }
+}
+
+/// A read interrupted by a signal (EINTR) is retried, not taken for an error.
+#[test]
+fn reader_retries_an_interrupted_read() {
+    struct Jumpy<'a> {
+        data: &'a [u8],
+        interrupt: bool,
+    }
+    impl Read for Jumpy<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = self.data.len().min(3).min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+    let data = b"{\"a\":1}\n{\"b\":2}\n";
+    let src = Jumpy {
+        data,
+        interrupt: false,
+    };
+    let mut r = LineReader::new(src, 0, 64, 1 << 20);
+    let mut n = 0;
+    while let Some(line) = r.next_line(Framing::ToEof).expect("EINTR is retried") {
+        assert!(matches!(line, Line::Text { .. }));
+        n += 1;
+    }
+    assert_eq!((n, r.offset()), (2, data.len() as u64));
+}
+
+/// Following: a line is taken only with its newline; what is held is `pending()`, and
+/// `take_partial` takes it as a one-shot run would. `restart` continues with another source at
+/// an offset (a BOM is skipped only at offset 0).
+#[test]
+fn reader_follow_take_partial_and_restart() {
+    let mut r = LineReader::new(io::Cursor::new(b"ab\nhalf".to_vec()), 0, 64, 1 << 20);
+    assert_eq!(
+        r.next_line(Framing::Follow).unwrap(),
+        Some(Line::Text {
+            bytes: b"ab",
+            offset: 0
+        })
+    );
+    assert_eq!(r.next_line(Framing::Follow).unwrap(), None);
+    assert_eq!((r.offset(), r.pending()), (3, 4));
+    assert_eq!(
+        r.take_partial(),
+        Some(Line::Text {
+            bytes: b"half",
+            offset: 3
+        })
+    );
+    assert_eq!((r.offset(), r.pending()), (7, 0));
+    assert_eq!(r.take_partial(), None);
+
+    r.restart(io::Cursor::new(b"\xEF\xBB\xBFx\ny\n".to_vec()), 0);
+    assert_eq!(
+        r.next_line(Framing::Follow).unwrap(),
+        Some(Line::Text {
+            bytes: b"x",
+            offset: 3
+        })
+    );
+    r.restart(io::Cursor::new(b"\xEF\xBB\xBFz\n".to_vec()), 50);
+    assert_eq!(
+        r.next_line(Framing::Follow).unwrap(),
+        Some(Line::Text {
+            bytes: b"\xEF\xBB\xBFz",
+            offset: 50
+        })
+    );
+    assert_eq!(r.offset(), 55);
+}
+
+/// A source that no longer starts as recorded is refused with an error that says so and that
+/// `Rewritten::is` recognises; a seeded tail is the fingerprint until lines are read.
+#[test]
+fn reader_refuses_a_rewritten_source_and_keeps_the_fingerprint() {
+    let mut r = LineReader::new(io::Cursor::new(b"{\"b\":1}\n".to_vec()), 0, 64, 1 << 20);
+    r.expect_head(b"{\"a\":1}\n");
+    assert_eq!(r.expected_head(), b"{\"a\":1}\n");
+    let err = r.next_line(Framing::Follow).unwrap_err();
+    assert!(Rewritten::is(&err));
+    assert!(err.to_string().contains("rewritten"), "{err}");
+    assert!(!Rewritten::is(&io::Error::other("other")));
+
+    let mut r = LineReader::new(io::Cursor::new(b"xy\n".to_vec()), 100, 64, 1 << 20);
+    r.seed_tail(&[b'.'; 100]);
+    assert_eq!((r.tail(), r.offset()), (&[b'.'; 64][..], 100));
+    assert!(r.next_line(Framing::ToEof).unwrap().is_some());
+    let mut want = vec![b'.'; 61];
+    want.extend_from_slice(b"xy\n");
+    assert_eq!((r.tail(), r.offset()), (&want[..], 103));
 }
