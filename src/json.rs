@@ -297,15 +297,15 @@ pub fn skip_nested(buf: &[u8], open: usize, stack: &mut Vec<u8>) -> Result<usize
 /// Finds the closing quote of a string inside a nested value without
 /// validating its escapes (the contract only asks for balance there).
 fn skip_raw_string(buf: &[u8], open: usize) -> Result<usize> {
+    let unterminated = SyntaxError::new(open, "unterminated string");
     let mut i = open + 1;
     loop {
-        match memchr2(b'"', b'\\', &buf[i..]) {
-            Some(k) if buf[i + k] == b'"' => return Ok(i + k),
+        // Past the end when the line ends in the middle of an escape.
+        let rest = buf.get(i..).ok_or(unterminated)?;
+        match memchr2(b'"', b'\\', rest) {
+            Some(k) if rest[k] == b'"' => return Ok(i + k),
             Some(k) => i += k + 2,
-            None => return Err(SyntaxError::new(open, "unterminated string")),
-        }
-        if i > buf.len() {
-            return Err(SyntaxError::new(open, "unterminated string"));
+            None => return Err(unterminated),
         }
     }
 }

@@ -343,7 +343,7 @@ fn scan_value(buf: &[u8], i: usize, stack: &mut Vec<u8>) -> Result<(Token, usize
             let end = json::scan_number(buf, i)?;
             Ok((Token::Raw { start: i, end }, end))
         }
-        Some(b'n') if buf[i..].starts_with(b"null") => {
+        Some(b'n') => {
             let end = json::scan_literal(buf, i)?;
             Ok((Token::Null, end))
         }
