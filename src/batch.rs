@@ -426,6 +426,61 @@ mod tests {
         assert_eq!(cols[12], r#"data: {"pid":7}"#);
     }
 
+    /// Only memory, not content, depends on these: they are checked here
+    /// because nothing that reads the database can see them.
+    #[test]
+    fn batches_are_handed_over_at_their_limits_and_give_back_huge_arenas() {
+        let limits = Limits {
+            lines: 3,
+            arena_bytes: 1000,
+        };
+        let usual = 1250;
+        let mut batch = Batch::with_limits(limits);
+        assert!(batch.arena.capacity() >= usual);
+        assert!(batch.rows.capacity() >= 3);
+        assert!(batch.tail.capacity() >= TAIL_KEEP);
+        let mut b = Builder::new(usize::MAX);
+        for n in 1..=3 {
+            assert!(!batch.is_full(limits), "{n}");
+            b.push(
+                &mut batch,
+                &Line::Text {
+                    bytes: b"{}",
+                    offset: 0,
+                },
+            );
+        }
+        assert!(batch.is_full(limits), "by lines");
+        batch.clear(limits);
+        assert_eq!(
+            (batch.lines, batch.rows.len(), batch.arena.len()),
+            (0, 0, 0)
+        );
+        batch.arena.resize(999, b'x');
+        assert!(!batch.is_full(limits));
+        batch.arena.push(b'x');
+        assert!(batch.is_full(limits), "by bytes");
+
+        // Up to twice its usual size, a batch keeps its memory (no churn);
+        // beyond, it goes back to its usual size.
+        for (cap, kept) in [
+            (usual, true),
+            (2000, true),
+            (2 * usual, true),
+            (100_000, false),
+        ] {
+            batch.arena = Vec::with_capacity(cap);
+            batch.arena.push(b'x');
+            batch.clear(limits);
+            let after = batch.arena.capacity();
+            if kept {
+                assert_eq!(after, cap);
+            } else {
+                assert!((usual..=2 * usual).contains(&after), "{after}");
+            }
+        }
+    }
+
     #[test]
     fn integers_only_when_exact() {
         use Integer::*;

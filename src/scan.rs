@@ -448,6 +448,34 @@ mod tests {
         }
     }
 
+    /// Speed and memory only, so checked from inside: an ordinary line is
+    /// searched without hashing, and a line with very many keys does not
+    /// keep its memory once it has gone.
+    #[test]
+    fn only_lines_with_many_keys_use_the_index_and_keep_no_memory() {
+        let line_of = |n: usize| {
+            let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            format!("{{{}}}", keys.join(","))
+        };
+        let mut env = Envelope::default();
+        env.scan(line_of(LINEAR_KEYS).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), 0);
+        env.scan(line_of(LINEAR_KEYS + 1).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), LINEAR_KEYS + 1);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), 0);
+
+        env.scan(line_of(RESTING_KEYS + 1).as_bytes()).unwrap();
+        assert!(env.extra.capacity() > RESTING_KEYS);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert!(env.extra.capacity() < RESTING_KEYS);
+        assert!(env.index.names.capacity() < RESTING_KEYS);
+        // Up to the resting size, it is kept (no churn).
+        env.extra = Vec::with_capacity(RESTING_KEYS);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert_eq!(env.extra.capacity(), RESTING_KEYS);
+    }
+
     #[test]
     fn the_key_index_tells_names_apart_whose_hashes_collide() {
         #[derive(Default)]
