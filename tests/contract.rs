@@ -566,6 +566,41 @@ fn reader_retries_an_interrupted_read() {
     assert_eq!((n, r.offset()), (2, data.len() as u64));
 }
 
+/// Any other read error is the caller's to handle, not retried.
+#[test]
+fn reader_reports_a_failed_read() {
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk on fire"))
+        }
+    }
+    let mut r = LineReader::new(Broken, 0, 64, 1 << 20);
+    let err = r.next_line(Framing::ToEof).unwrap_err();
+    assert_eq!(err.to_string(), "disk on fire");
+}
+
+/// After a long line, the buffer goes back to the resting size, which live mode sets smaller
+/// than a backfill's (memory only, hence checked through `capacity()`).
+#[test]
+fn reader_returns_to_its_resting_size() {
+    let mut data = vec![b'x'; 100_000];
+    data.extend_from_slice(b"\nab\n");
+    let mut r = LineReader::new(io::Cursor::new(data), 0, 64 << 10, 1 << 20);
+    assert!(matches!(
+        r.next_line(Framing::Follow).unwrap(),
+        Some(Line::Text { bytes, .. }) if bytes.len() == 100_000
+    ));
+    assert!(r.capacity() >= 100_000);
+    r.set_resting_size(4096);
+    assert!(r.capacity() <= 4096, "{}", r.capacity());
+    assert!(matches!(
+        r.next_line(Framing::Follow).unwrap(),
+        Some(Line::Text { bytes: b"ab", .. })
+    ));
+    assert!(r.capacity() <= 4096);
+}
+
 /// Following: a line is taken only with its newline; what is held is `pending()`, and
 /// `take_partial` takes it as a one-shot run would. `restart` continues with another source at
 /// an offset (a BOM is skipped only at offset 0).
@@ -619,8 +654,22 @@ fn reader_refuses_a_rewritten_source_and_keeps_the_fingerprint() {
     assert_eq!(r.expected_head(), b"{\"a\":1}\n");
     let err = r.next_line(Framing::Follow).unwrap_err();
     assert!(Rewritten::is(&err));
+    // The refused bytes are not held as input.
+    assert_eq!(r.pending(), 0);
     assert!(err.to_string().contains("rewritten"), "{err}");
     assert!(!Rewritten::is(&io::Error::other("other")));
+
+    // The recorded start is checked only by a reader that starts at offset 0 and has read
+    // nothing yet; otherwise it is ignored.
+    let mut r = LineReader::new(io::Cursor::new(b"zz\n".to_vec()), 10, 64, 1 << 20);
+    r.expect_head(&[b'a'; 64]);
+    assert!(r.expected_head().is_empty());
+    assert!(r.next_line(Framing::Follow).unwrap().is_some());
+    let mut r = LineReader::new(io::Cursor::new(b"ab\ncd\n".to_vec()), 0, 64, 1 << 20);
+    assert!(r.next_line(Framing::Follow).unwrap().is_some());
+    r.expect_head(b"xx\nyy\n");
+    assert!(r.expected_head().is_empty());
+    assert!(r.next_line(Framing::Follow).unwrap().is_some());
 
     let mut r = LineReader::new(io::Cursor::new(b"xy\n".to_vec()), 100, 64, 1 << 20);
     r.seed_tail(&[b'.'; 100]);
