@@ -37,6 +37,24 @@ pub enum Cell {
         start: usize,
         len: usize,
     },
+    /// `arena[start..start + len]`, bound as a BLOB: the exact text of an
+    /// integer too big for 64 bits, which an INTEGER column would otherwise
+    /// round to a REAL (SQLite converts any integer-looking TEXT).
+    Blob {
+        start: usize,
+        len: usize,
+    },
+}
+
+impl Cell {
+    /// Bytes the value takes in a row record (an integer at most 8).
+    fn size(self) -> usize {
+        match self {
+            Cell::Null => 0,
+            Cell::Int(_) => 8,
+            Cell::Text { len, .. } | Cell::Blob { len, .. } => len,
+        }
+    }
 }
 
 /// The cells of one row, in [`COLUMNS`] order.
@@ -112,21 +130,24 @@ impl Batch {
 }
 
 /// Turns lines into rows or bad lines of a batch. Owns the scanners' scratch
-/// space so that it is allocated once per run, not once per line.
-#[derive(Default)]
+/// space so that it is allocated once per run, not once per line. (No
+/// `Default`: a limit of 0 would refuse every row.)
 pub struct Builder {
     env: Envelope,
     meta: MetaScanner,
     meta_text: Vec<u8>,
-    /// The limit a line's length must stay within to be stored as a row.
+    /// The limit a line's length, and the total size of its row's values,
+    /// must stay within for the line to be stored as a row.
     pub max_line: usize,
 }
 
 impl Builder {
     pub fn new(max_line: usize) -> Self {
         Builder {
+            env: Envelope::default(),
+            meta: MetaScanner::default(),
+            meta_text: Vec::new(),
             max_line,
-            ..Builder::default()
         }
     }
 
@@ -158,7 +179,24 @@ impl Builder {
         if let Err(e) = self.env.scan(line) {
             return push_bad(batch, offset, format_args!("{e}"), line);
         }
+        let start = batch.arena.len();
         let cells = self.build_row(&mut batch.arena, line);
+        // A value copied into two columns (a top-level `cwd` is also kept in
+        // `extra`) can make the row too big for one SQLite record while the
+        // line is not: such a line is refused like an over-long one rather
+        // than failing the run.
+        let size: usize = cells.iter().map(|c| c.size()).sum();
+        if size > self.max_line {
+            batch.arena.truncate(start);
+            let head = &line[..line.len().min(LONG_LINE_HEAD)];
+            let reason = format_args!(
+                "row of {size} bytes exceeds the {} bytes one SQLite row can hold; \
+                 raw holds the line's first {} bytes",
+                self.max_line,
+                head.len()
+            );
+            return push_bad(batch, offset, reason, head);
+        }
         batch.rows.push(Row { offset, cells });
     }
 
@@ -264,49 +302,65 @@ fn value_cell_opt(arena: &mut Vec<u8>, src: &[u8], tok: Option<Token>, integer: 
     }
 }
 
-/// A column value. For INTEGER columns a plain decimal integer is bound as
-/// one; anything else is bound as text and left to the column's affinity, as
-/// SQLite would treat the same text from any other client.
+/// A column value. For INTEGER columns a decimal integer (`-?[0-9]+`, as a
+/// number or in a string) is bound as one when it fits 64 bits and as the
+/// BLOB of its exact text when it does not; anything else is bound as text
+/// and left to the column's affinity, as SQLite would treat the same text
+/// from any other client.
 fn value_cell(arena: &mut Vec<u8>, src: &[u8], tok: Token, integer: bool) -> Cell {
     if tok == Token::Null {
         return Cell::Null;
     }
     let start = arena.len();
     decode_token(arena, src, tok);
-    if integer && let Some(v) = parse_i64(&arena[start..]) {
-        arena.truncate(start);
-        return Cell::Int(v);
+    let len = arena.len() - start;
+    if integer {
+        match parse_integer(&arena[start..]) {
+            Some(Integer::Fits(v)) => {
+                arena.truncate(start);
+                return Cell::Int(v);
+            }
+            Some(Integer::TooBig) => return Cell::Blob { start, len },
+            None => {}
+        }
     }
-    Cell::Text {
-        start,
-        len: arena.len() - start,
-    }
+    Cell::Text { start, len }
 }
 
-/// `-?[0-9]+` within i64, the text SQLite's INTEGER affinity turns into
-/// exactly this integer; anything else is left to SQLite.
-fn parse_i64(s: &[u8]) -> Option<i64> {
+/// What a decimal integer text is to an INTEGER column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Integer {
+    Fits(i64),
+    /// Outside i64: SQLite would store it as a rounded REAL.
+    TooBig,
+}
+
+/// Reads `-?[0-9]+` (leading zeros allowed, as SQLite allows them); `None`
+/// for any other text, which is left to SQLite.
+fn parse_integer(s: &[u8]) -> Option<Integer> {
     let (neg, digits) = match s {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.len() > 19 {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let mut v: i64 = 0;
     for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
         let d = (d - b'0') as i64;
-        v = v.checked_mul(10)?;
-        v = if neg {
-            v.checked_sub(d)?
-        } else {
-            v.checked_add(d)?
-        };
+        let next = v.checked_mul(10).and_then(|v| {
+            if neg {
+                v.checked_sub(d)
+            } else {
+                v.checked_add(d)
+            }
+        });
+        match next {
+            Some(n) => v = n,
+            None => return Some(Integer::TooBig),
+        }
     }
-    Some(v)
+    Some(Integer::Fits(v))
 }
 
 /// The `extra` object: every member without a column, raw, in input order.
@@ -358,6 +412,10 @@ mod tests {
             Cell::Text { start, len } => {
                 String::from_utf8(batch.text(start, len).to_vec()).unwrap()
             }
+            Cell::Blob { start, len } => format!(
+                "BLOB {}",
+                String::from_utf8(batch.text(start, len).to_vec()).unwrap()
+            ),
         }
     }
 
@@ -377,15 +435,146 @@ mod tests {
         assert_eq!(cols[12], r#"data: {"pid":7}"#);
     }
 
+    /// Only memory, not content, depends on these: they are checked here
+    /// because nothing that reads the database can see them.
+    #[test]
+    fn batches_are_handed_over_at_their_limits_and_give_back_huge_arenas() {
+        let limits = Limits {
+            lines: 3,
+            arena_bytes: 1000,
+        };
+        let usual = 1250;
+        let mut batch = Batch::with_limits(limits);
+        assert!(batch.arena.capacity() >= usual);
+        assert!(batch.rows.capacity() >= 3);
+        assert!(batch.tail.capacity() >= TAIL_KEEP);
+        let mut b = Builder::new(usize::MAX);
+        for n in 1..=3 {
+            assert!(!batch.is_full(limits), "{n}");
+            b.push(
+                &mut batch,
+                &Line::Text {
+                    bytes: b"{}",
+                    offset: 0,
+                },
+            );
+        }
+        assert!(batch.is_full(limits), "by lines");
+        batch.clear(limits);
+        assert_eq!(
+            (batch.lines, batch.rows.len(), batch.arena.len()),
+            (0, 0, 0)
+        );
+        batch.arena.resize(999, b'x');
+        assert!(!batch.is_full(limits));
+        batch.arena.push(b'x');
+        assert!(batch.is_full(limits), "by bytes");
+
+        // Up to twice its usual size, a batch keeps its memory (no churn);
+        // beyond, it goes back to its usual size.
+        for (cap, kept) in [
+            (usual, true),
+            (2000, true),
+            (2 * usual, true),
+            (100_000, false),
+        ] {
+            batch.arena = Vec::with_capacity(cap);
+            batch.arena.push(b'x');
+            batch.clear(limits);
+            let after = batch.arena.capacity();
+            if kept {
+                assert_eq!(after, cap);
+            } else {
+                assert!((usual..=2 * usual).contains(&after), "{after}");
+            }
+        }
+    }
+
     #[test]
     fn integers_only_when_exact() {
-        assert_eq!(parse_i64(b"-0"), Some(0));
-        assert_eq!(parse_i64(b"007"), Some(7));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_i64(b"9223372036854775808"), None);
-        assert_eq!(parse_i64(b"1.5"), None);
-        assert_eq!(parse_i64(b""), None);
-        assert_eq!(parse_i64(b"-"), None);
+        use Integer::*;
+        for (text, want) in [
+            ("-0", Some(Fits(0))),
+            ("007", Some(Fits(7))),
+            ("00000000000000000000000000042", Some(Fits(42))),
+            (
+                "-000000000000000000009223372036854775808",
+                Some(Fits(i64::MIN)),
+            ),
+            ("9223372036854775807", Some(Fits(i64::MAX))),
+            ("-9223372036854775808", Some(Fits(i64::MIN))),
+            ("9223372036854775808", Some(TooBig)),
+            ("-9223372036854775809", Some(TooBig)),
+            ("99999999999999999999999", Some(TooBig)),
+            ("1.5", None),
+            ("1e3", None),
+            (" 12", None),
+            ("+5", None),
+            ("12x", None),
+            ("", None),
+            ("-", None),
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn integers_too_big_for_64_bits_keep_their_exact_text() {
+        let (b, r) = row_of(
+            r#"{"data_count":9223372036854775809,"metadata":{"pid":"-99999999999999999999"}}"#,
+        );
+        assert_eq!(show(&b, r[4]), "BLOB 9223372036854775809");
+        assert_eq!(show(&b, r[7]), "BLOB -99999999999999999999");
+        let (b, r) = row_of(r#"{"data_count":"1e3","pid":1.5}"#);
+        assert_eq!(
+            (show(&b, r[4]), show(&b, r[7])),
+            ("1e3".into(), "1.5".into())
+        );
+    }
+
+    #[test]
+    fn a_row_too_big_for_one_record_is_a_bad_line() {
+        let cwd = "c".repeat(600);
+        let line = format!(r#"{{"event":"e","cwd":"{cwd}"}}"#);
+        let mut b = Builder::new(1000);
+        let mut batch = Batch::default();
+        b.push(
+            &mut batch,
+            &Line::Text {
+                bytes: b"{\"event\":\"kept\"}",
+                offset: 0,
+            },
+        );
+        let before = batch.arena.len();
+        b.push(
+            &mut batch,
+            &Line::Text {
+                bytes: line.as_bytes(),
+                offset: 20,
+            },
+        );
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.lines, 2);
+        let bad = batch.bad[0];
+        assert_eq!(bad.offset, 20);
+        assert_eq!(batch.text(bad.raw.0, bad.raw.1), line.as_bytes());
+        let reason = String::from_utf8(batch.text(bad.reason.0, bad.reason.1).to_vec()).unwrap();
+        // meta_cwd 600 + extra 610 + event 1.
+        assert!(
+            reason.contains("1211") && reason.contains("1000"),
+            "{reason}"
+        );
+        // Nothing of the refused row is left in the arena.
+        assert_eq!(batch.arena.len() - before, bad.reason.1 + bad.raw.1);
+        // Exactly at the limit, the row is kept.
+        let mut b = Builder::new(1211);
+        b.push(
+            &mut batch,
+            &Line::Text {
+                bytes: line.as_bytes(),
+                offset: 40,
+            },
+        );
+        assert_eq!(batch.rows.len(), 2);
     }
 }

@@ -297,15 +297,15 @@ pub fn skip_nested(buf: &[u8], open: usize, stack: &mut Vec<u8>) -> Result<usize
 /// Finds the closing quote of a string inside a nested value without
 /// validating its escapes (the contract only asks for balance there).
 fn skip_raw_string(buf: &[u8], open: usize) -> Result<usize> {
+    let unterminated = SyntaxError::new(open, "unterminated string");
     let mut i = open + 1;
     loop {
-        match memchr2(b'"', b'\\', &buf[i..]) {
-            Some(k) if buf[i + k] == b'"' => return Ok(i + k),
+        // Past the end when the line ends in the middle of an escape.
+        let rest = buf.get(i..).ok_or(unterminated)?;
+        match memchr2(b'"', b'\\', rest) {
+            Some(k) if rest[k] == b'"' => return Ok(i + k),
             Some(k) => i += k + 2,
-            None => return Err(SyntaxError::new(open, "unterminated string")),
-        }
-        if i > buf.len() {
-            return Err(SyntaxError::new(open, "unterminated string"));
+            None => return Err(unterminated),
         }
     }
 }
@@ -347,6 +347,11 @@ mod tests {
             "\"a\tb\"",
             "\"abc",
             "\"abc\\",
+            // A high surrogate followed by what is only *almost* the `\u`
+            // of a low one: both of those bytes must be there.
+            "\"\\ud800Xudc00\"",
+            "\"\\ud800\\xdc00\"",
+            "\"\\ud800\\ud800\"",
         ] {
             assert!(serde_json::from_str::<String>(s).is_err(), "{s}");
             assert!(scan_string(s.as_bytes(), 0).is_err(), "{s}");
@@ -381,5 +386,20 @@ mod tests {
         assert_eq!(skip_nested(s, 0, &mut stack), Ok(s.len() - 1));
         assert!(skip_nested(b"{[}]", 0, &mut stack).is_err());
         assert!(skip_nested(b"[[]", 0, &mut stack).is_err());
+    }
+
+    #[test]
+    fn a_nested_string_cut_after_a_backslash_is_unterminated() {
+        // The escape's second byte would lie past the end of the buffer.
+        let mut stack = Vec::new();
+        for s in [&br#"["ab\"#[..], br#"["\"#, br#"{"a":"\"#, br#"["ab\x"#] {
+            let open = s.iter().rposition(|&c| c == b'"').unwrap();
+            assert_eq!(
+                skip_nested(s, 0, &mut stack),
+                Err(SyntaxError::new(open, "unterminated string")),
+                "{}",
+                String::from_utf8_lossy(s)
+            );
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! raw). Values come back as [`Token`]s, spans into the line, so nothing is
 //! copied or decoded here; the batch builder decides what to decode.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
 use crate::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
 
 /// Top-level keys that have their own column.
@@ -92,6 +95,7 @@ pub struct Envelope {
     pub extra: Vec<Member>,
     key_scratch: Vec<u8>,
     dup_scratch: (Vec<u8>, Vec<u8>),
+    index: ExtraIndex,
     stack: Vec<u8>,
 }
 
@@ -105,12 +109,19 @@ impl Envelope {
         self.known = [None; Key::COUNT];
         self.top_meta = [None; MetaKey::COUNT];
         self.extra.clear();
+        if self.extra.capacity() > RESTING_KEYS {
+            // A line with very many keys has gone: give its memory back.
+            self.extra = Vec::new();
+            self.index = ExtraIndex::default();
+        }
+        self.index.reset();
         let Envelope {
             known,
             top_meta,
             extra,
             key_scratch,
             dup_scratch,
+            index,
             stack,
         } = self;
         let end = walk_object(
@@ -127,12 +138,18 @@ impl Envelope {
                     top_meta[m as usize] = Some(value);
                 }
                 // As JSON.parse does: a repeated key keeps its first place and
-                // takes its last value.
-                match extra
-                    .iter_mut()
-                    .find(|m| same_key(line, m.key, key, dup_scratch))
-                {
-                    Some(m) => m.value = raw,
+                // takes its last value. A few keys are compared one by one
+                // (no hashing, no copy); past that, a hash index keeps a line
+                // with many keys linear.
+                let seen = if extra.len() < LINEAR_KEYS {
+                    extra
+                        .iter()
+                        .position(|m| same_key(line, m.key, key, dup_scratch))
+                } else {
+                    index.find_or_add(line, extra, name)
+                };
+                match seen {
+                    Some(i) => extra[i].value = raw,
                     None => extra.push(Member { key, value: raw }),
                 }
             },
@@ -179,6 +196,72 @@ impl MetaScanner {
             self.found = [None; MetaKey::COUNT];
         }
         ok
+    }
+}
+
+/// Up to this many `extra` keys, a new key is compared with each earlier one.
+const LINEAR_KEYS: usize = 32;
+
+/// `extra` capacity (in members) kept from one line to the next.
+const RESTING_KEYS: usize = 1 << 12;
+
+/// A hash index over the decoded names of a line's `extra` keys, built once
+/// the line has [`LINEAR_KEYS`] of them and emptied (capacity kept) for the
+/// next line.
+#[derive(Debug, Default)]
+struct ExtraIndex<S = RandomState> {
+    hasher: S,
+    /// Hash of a decoded name → the latest indexed member with that hash.
+    heads: HashMap<u64, u32>,
+    /// Per indexed member: the previous member with the same hash.
+    chain: Vec<u32>,
+    /// Decoded names of the indexed members, `names[spans[i].0..spans[i].1]`.
+    names: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+const NO_MEMBER: u32 = u32::MAX;
+
+impl<S: BuildHasher> ExtraIndex<S> {
+    fn reset(&mut self) {
+        self.heads.clear();
+        self.chain.clear();
+        self.names.clear();
+        self.spans.clear();
+    }
+
+    /// The member of `extra` named `name` (decoded), if any; otherwise
+    /// indexes `name` as the member about to be pushed at `extra.len()`.
+    fn find_or_add(&mut self, line: &[u8], extra: &[Member], name: &[u8]) -> Option<usize> {
+        // First use on this line: index the members compared one by one so far.
+        while self.spans.len() < extra.len() {
+            let (start, end) = extra[self.spans.len()].key;
+            let from = self.names.len();
+            json::unescape_into(&line[start..end], &mut self.names);
+            self.add(from);
+        }
+        let hash = self.hasher.hash_one(name);
+        let mut at = self.heads.get(&hash).copied().unwrap_or(NO_MEMBER);
+        while at != NO_MEMBER {
+            let (start, end) = self.spans[at as usize];
+            if &self.names[start..end] == name {
+                return Some(at as usize);
+            }
+            at = self.chain[at as usize];
+        }
+        let from = self.names.len();
+        self.names.extend_from_slice(name);
+        self.add(from);
+        None
+    }
+
+    /// Indexes the name at `names[from..]` as the next member.
+    fn add(&mut self, from: usize) {
+        let i = self.spans.len() as u32;
+        let hash = self.hasher.hash_one(&self.names[from..]);
+        self.spans.push((from, self.names.len()));
+        self.chain
+            .push(self.heads.insert(hash, i).unwrap_or(NO_MEMBER));
     }
 }
 
@@ -260,7 +343,7 @@ fn scan_value(buf: &[u8], i: usize, stack: &mut Vec<u8>) -> Result<(Token, usize
             let end = json::scan_number(buf, i)?;
             Ok((Token::Raw { start: i, end }, end))
         }
-        Some(b'n') if buf[i..].starts_with(b"null") => {
+        Some(b'n') => {
             let end = json::scan_literal(buf, i)?;
             Ok((Token::Null, end))
         }
@@ -321,6 +404,113 @@ mod tests {
         let mut env = Envelope::default();
         env.scan(line).unwrap();
         assert_eq!(text(line, env.get(Key::Event)).as_deref(), Some("b"));
+    }
+
+    /// `(raw key, raw value)` of each `extra` member, in order.
+    fn extra_of(line: &[u8], env: &Envelope) -> Vec<(String, String)> {
+        let s = |(a, b): (usize, usize)| String::from_utf8(line[a..b].to_vec()).unwrap();
+        env.extra.iter().map(|m| (s(m.key), s(m.value))).collect()
+    }
+
+    #[test]
+    fn many_extra_keys_keep_first_place_and_last_value() {
+        for n in [
+            LINEAR_KEYS - 1,
+            LINEAR_KEYS,
+            LINEAR_KEYS + 1,
+            3 * LINEAR_KEYS,
+        ] {
+            let mut line = String::from("{");
+            for i in 0..n {
+                line += &format!("\"k{i}\":{i},");
+            }
+            // Repeats of the first, the last and a middle key, two of them
+            // spelled with escapes; then a new key spelled with one.
+            line += &format!(
+                "\"k0\":\"a\",\"\\u006b{}\":\"b\",\"k\\u0031\":\"c\",\"\\u006bnew\":\"d\",\"k{}\":\"e\"}}",
+                n - 1,
+                n / 2
+            );
+            let mut env = Envelope::default();
+            // Twice: the index must not keep the first scan's keys.
+            for _ in 0..2 {
+                env.scan(line.as_bytes()).unwrap();
+                let got = extra_of(line.as_bytes(), &env);
+                let mut want: Vec<(String, String)> =
+                    (0..n).map(|i| (format!("k{i}"), i.to_string())).collect();
+                want[0].1 = "\"a\"".into();
+                want[n - 1].1 = "\"b\"".into();
+                want[1].1 = "\"c\"".into();
+                want[n / 2].1 = "\"e\"".into();
+                want.push(("\\u006bnew".into(), "\"d\"".into()));
+                assert_eq!(got, want, "{n} keys");
+            }
+        }
+    }
+
+    /// Speed and memory only, so checked from inside: an ordinary line is
+    /// searched without hashing, and a line with very many keys does not
+    /// keep its memory once it has gone.
+    #[test]
+    fn only_lines_with_many_keys_use_the_index_and_keep_no_memory() {
+        let line_of = |n: usize| {
+            let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            format!("{{{}}}", keys.join(","))
+        };
+        let mut env = Envelope::default();
+        env.scan(line_of(LINEAR_KEYS).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), 0);
+        env.scan(line_of(LINEAR_KEYS + 1).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), LINEAR_KEYS + 1);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert_eq!(env.index.spans.len(), 0);
+
+        env.scan(line_of(RESTING_KEYS + 1).as_bytes()).unwrap();
+        assert!(env.extra.capacity() > RESTING_KEYS);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert!(env.extra.capacity() < RESTING_KEYS);
+        assert!(env.index.names.capacity() < RESTING_KEYS);
+        // Up to the resting size, it is kept (no churn).
+        env.extra = Vec::with_capacity(RESTING_KEYS);
+        env.scan(line_of(2).as_bytes()).unwrap();
+        assert_eq!(env.extra.capacity(), RESTING_KEYS);
+    }
+
+    #[test]
+    fn the_key_index_tells_names_apart_whose_hashes_collide() {
+        #[derive(Default)]
+        struct Same;
+        impl std::hash::Hasher for Same {
+            fn finish(&self) -> u64 {
+                7
+            }
+            fn write(&mut self, _: &[u8]) {}
+        }
+        let mut index = ExtraIndex::<std::hash::BuildHasherDefault<Same>>::default();
+        let line = br#"a\u0062c"#;
+        let mut extra = vec![
+            Member {
+                key: (0, 1),
+                value: (0, 0),
+            },
+            Member {
+                key: (1, 8),
+                value: (0, 0),
+            },
+        ];
+        assert_eq!(index.find_or_add(line, &extra, b"bc"), Some(1));
+        assert_eq!(index.find_or_add(line, &extra, b"c"), None);
+        extra.push(Member {
+            key: (7, 8),
+            value: (0, 0),
+        });
+        assert_eq!(index.find_or_add(line, &extra, b"a"), Some(0));
+        assert_eq!(index.find_or_add(line, &extra, b"c"), Some(2));
+        assert_eq!(index.find_or_add(line, &extra, b"bc"), Some(1));
+        assert_eq!(index.find_or_add(line, &extra, b"b"), None);
+        index.reset();
+        assert_eq!(index.find_or_add(line, &extra[..1], b"bc"), None);
+        assert_eq!(index.find_or_add(line, &extra[..2], b"a"), Some(0));
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - `cli`: flags, their ranges and the hand-over of settings;
 //! - `multi`: one live follower following several files at once (through the library);
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
+//! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `crash`: the kill -9 campaign (Linux).
 
 mod oracle;
 mod util;
 
 mod cli;
+mod contract;
 mod crash;
 mod database;
 mod faults;

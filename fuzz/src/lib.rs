@@ -15,9 +15,10 @@
 //! leaves that case to handwritten tests; here it is modelled, so random
 //! input can exercise it.
 //!
-//! Interpretation taken where `schema.md` is not explicit: the metadata text
-//! "is a JSON object" when it has a valid top level by the same rule as the
-//! envelope (so a balanced-but-invalid nested value inside it is allowed).
+//! Settled reading of `schema.md` (version 2): the metadata text "is a JSON
+//! object" when it has a valid top level by the same rule as the envelope (so
+//! a balanced-but-invalid nested value inside it is allowed). `tests/oracle`
+//! applies the same rule.
 //!
 //! As a check of the oracle itself, whenever `serde_json` accepts the whole
 //! line as an object (`serde_json::Value`, `preserve_order`, whose duplicate
@@ -30,7 +31,8 @@
 //! `reason` non-empty. Every TEXT column byte for byte (`Cell::Text` or
 //! `Cell::Null` only). `extra` is parsed back (with the oracle's parser) into
 //! `(decoded key, raw value)` pairs and compared in order. The two INTEGER
-//! columns are compared as SQLite stores them (see [`same_integer_cell`]).
+//! columns are compared as SQLite stores them (see [`same_integer_cell`]); a
+//! decimal integer outside i64 must be the BLOB of its exact text.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -324,6 +326,7 @@ pub enum ActualCell {
     Null,
     Int(i64),
     Text(Vec<u8>),
+    Blob(Vec<u8>),
 }
 
 /// A line the builder sees first in every run, so that state left over from a
@@ -365,6 +368,7 @@ pub fn run_ingestor(lines: &[&[u8]]) -> Vec<Actual> {
                 Cell::Null => ActualCell::Null,
                 Cell::Int(v) => ActualCell::Int(v),
                 Cell::Text { start, len } => ActualCell::Text(batch.text(start, len).to_vec()),
+                Cell::Blob { start, len } => ActualCell::Blob(batch.text(start, len).to_vec()),
             })),
             other => panic!("one line gave (rows, bad, blank) = {other:?}"),
         });
@@ -402,17 +406,29 @@ pub fn integer_affinity(text: &str) -> Sql {
     })
 }
 
+/// Whether `text` is a decimal integer (`-?[0-9]+`, leading zeros allowed)
+/// that does not fit 64 bits: schema.md stores it as its exact text, which
+/// only a BLOB keeps (SQLite turns integer-looking TEXT into a rounded REAL).
+pub fn is_integer_beyond_i64(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && text.parse::<i64>().is_err()
+}
+
 /// Whether the binary's cell for an INTEGER column ends up stored as the
-/// oracle's bound text would be. The binary binds an integer when the text is
-/// a plain in-range decimal integer and otherwise binds the text itself; the
-/// oracle binds the text. So: the same text is the same stored value; an
+/// oracle's bound text would be. A decimal integer outside i64 must be the
+/// BLOB of its exact text. Otherwise the binary binds an integer when the
+/// text is an in-range decimal integer and the text itself for anything else;
+/// the oracle binds the text. So: the same text is the same stored value; an
 /// `Int(v)` matches when SQLite's INTEGER affinity turns the oracle's text into
 /// exactly `v` (decided by SQLite, except for the canonical spelling of `v`,
 /// which SQLite documents to store as that integer); and different texts
 /// still match if SQLite stores both as the same value.
 pub fn same_integer_cell(expected: &str, actual: &ActualCell) -> bool {
+    if is_integer_beyond_i64(expected) {
+        return *actual == ActualCell::Blob(expected.as_bytes().to_vec());
+    }
     match actual {
-        ActualCell::Null => false,
+        ActualCell::Null | ActualCell::Blob(_) => false,
         ActualCell::Int(v) => {
             v.to_string() == expected || integer_affinity(expected) == Sql::Integer(*v)
         }
@@ -434,6 +450,7 @@ fn show_cell(c: &ActualCell) -> String {
         ActualCell::Null => "NULL".into(),
         ActualCell::Int(v) => format!("Int({v})"),
         ActualCell::Text(t) => format!("Text(b\"{}\")", escaped(t)),
+        ActualCell::Blob(b) => format!("Blob(b\"{}\")", escaped(b)),
     }
 }
 
@@ -581,6 +598,12 @@ mod tests {
                 ("pid".into(), r#""81551""#.into()),
             ]
         );
+        assert!(is_integer_beyond_i64("9223372036854775808"));
+        assert!(is_integer_beyond_i64("-000009223372036854775809"));
+        assert!(!is_integer_beyond_i64("-000009223372036854775808"));
+        assert!(!is_integer_beyond_i64("1e400"));
+        assert!(!is_integer_beyond_i64("+9223372036854775808"));
+        assert!(!is_integer_beyond_i64(" 9223372036854775808"));
         assert_eq!(integer_affinity("007"), Sql::Integer(7));
         assert_eq!(integer_affinity("1.5"), Sql::Real(1.5));
         assert_eq!(integer_affinity("x"), Sql::Text("x".into()));
@@ -596,6 +619,11 @@ mod tests {
             b"{\"metadata\":\"[1]\",\"cwd\":{\"a\":1}}",
             b"{\"data_count\":-0,\"metadata\":\"{\\\"pid\\\":\\\" 12 \\\"}\"}",
             b"{\"data_count\":9223372036854775808}",
+            b"{\"data_count\":\"-00000000000000000000009223372036854775809\",\"pid\":\"00000000000000000000000042\"}",
+            b"{\"metadata\":\"{\\\"pid\\\":99999999999999999999,\\\"x\\\":[1,,2]}\"}",
+            b"{\"metadata\":{\"pid\":null,\"x\":{\"a\"}},\"pid\":7}",
+            b"{\"event\":\"\\ud800Xudc00\"}",
+            b"{\"x\":[\"ab\\",
             b"{\"line\":\"\\u0000\\ud83d\\ude00\"}",
         ] {
             check(line);

@@ -139,6 +139,22 @@ impl<'conn> RawStmt<'conn> {
                     )
                 }
             }
+            Cell::Blob { start, len } => {
+                let blob = batch.text(start, len);
+                // SAFETY: `self.stmt` is a live prepared statement; `blob`
+                // points into the batch's arena, which `&Batch` keeps alive and
+                // unchanged until the statement has been stepped and reset, as
+                // SQLITE_STATIC requires.
+                unsafe {
+                    ffi::sqlite3_bind_blob64(
+                        self.stmt,
+                        idx,
+                        blob.as_ptr().cast(),
+                        len as u64,
+                        ffi::SQLITE_STATIC(),
+                    )
+                }
+            }
         };
         check(self.db, rc)
     }

@@ -6,16 +6,13 @@
 //!
 //! Parsing strategy. `serde` itself is not a dependency of this crate, so a custom
 //! `Deserialize`/`Visitor` cannot be written here, and `serde_json::Map` folds duplicate keys.
-//! Instead a line is accepted only if `serde_json` accepts it whole as one JSON value (grammar,
-//! escapes, UTF-8, numbers, nothing trailing), it is an object, every key decodes to a Rust
-//! `String` and every top-level string value decodes to a Rust `String` (this is what rejects lone
-//! surrogates). Only then is the already-validated text cut into its top-level members, keeping
-//! duplicates and input order: keys and values are each read by a `serde_json` stream
-//! deserializer, so the only hand-written part is skipping white space, `{`, `:`, `,` and `}`.
-//!
-//! Known difference with the contract: the contract accepts a nested object/array value that is
-//! merely balanced; `serde_json` requires it to be valid JSON. Generated data only holds valid
-//! nested values, and handwritten tests cover the balanced-but-invalid case separately.
+//! Instead the top level is walked by hand, and every key and every scalar value is lexed and
+//! decoded by a `serde_json` stream deserializer (grammar, escapes, UTF-8, numbers, literals; a
+//! string must decode to a Rust `String`, which rejects lone surrogates). The hand-written part
+//! only steps over white space, `{`, `:`, `,` and `}`, and judges a nested object or array by
+//! the contract's rule, which is not serde_json's: it need only be *balanced* (brackets matched
+//! by kind outside strings; a `\` in a string takes the next character), since it is kept raw.
+//! The same rule decides whether a metadata text is a JSON object (schema.md, settled readings).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -50,7 +47,8 @@ fn is_json_ws(b: u8) -> bool {
 /// Knobs of the model that mirror flags of the binary.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Mirrors `--max-line-bytes N`: a line longer than this (terminator excluded) is a bad line.
+    /// Mirrors `--max-line-bytes N`: a line longer than this (terminator excluded) is a bad line,
+    /// and so is a line whose row would be bigger than this ([`row_size`]).
     pub max_line_bytes: Option<usize>,
 }
 
@@ -161,120 +159,166 @@ pub struct Expected {
     pub lines: usize,
 }
 
-/// A JSON object's top-level members, in input order, duplicates kept.
-pub type Members = Vec<(String, Box<RawValue>)>;
-
-/// Parses `text` as one JSON object with a valid top level and returns its members.
-///
-/// Valid means: `serde_json` accepts the whole text as one value, it is an object, each key and
-/// each top-level string value decodes to a Rust `String` (valid escapes, no lone surrogate).
-pub fn parse_object(text: &[u8]) -> Result<Members, String> {
-    // Gate 1: serde_json's own grammar on the whole text (UTF-8, escapes, numbers, nesting,
-    // nothing after the value).
-    let whole: Box<RawValue> =
-        serde_json::from_slice(text).map_err(|e| format!("serde_json: {e}"))?;
-    let text = whole.get();
-    if !text.starts_with('{') {
-        return Err(format!(
-            "top level is not an object (starts with {:?})",
-            text.chars().next()
-        ));
-    }
-    let members = split_members(text)?;
-    // Gate 2: keys were decoded as `String` already; top-level string values must decode too.
-    for (key, value) in &members {
-        if value.get().starts_with('"') {
-            serde_json::from_str::<String>(value.get())
-                .map_err(|e| format!("value of key {key:?} does not decode: {e}"))?;
-        }
-    }
-    Ok(members)
+/// One top-level member of a JSON object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// The decoded key.
+    pub key: String,
+    /// The key's JSON text as written, quotes included.
+    pub raw_key: String,
+    /// The value's JSON text as written.
+    pub value: String,
 }
 
-/// Cuts text that serde_json already accepted as an object into its members. The only error
-/// that valid input can give is a key that does not decode (lone surrogate); anything else is a
-/// bug of this function and panics.
-fn split_members(text: &str) -> Result<Members, String> {
-    let bytes = text.as_bytes();
+/// A JSON object's top-level members, in input order, duplicates kept.
+pub type Members = Vec<Member>;
+
+/// End (exclusive) of the balanced nested value opening at `open`: brackets matched by kind
+/// outside strings; a string runs to an unescaped `"` (a `\` takes the next character).
+fn balanced_end(text: &str, open: usize) -> Result<usize, String> {
+    let mut stack = Vec::new();
+    let mut in_string = false;
+    let mut escape = false;
+    for (i, c) in text[open..].char_indices() {
+        if in_string {
+            if escape {
+                escape = false;
+            } else if c == '\\' {
+                escape = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => stack.push('}'),
+            '[' => stack.push(']'),
+            '}' | ']' => {
+                if stack.pop() != Some(c) {
+                    return Err(format!("mismatched {c:?} at byte {}", open + i));
+                }
+                if stack.is_empty() {
+                    return Ok(open + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(format!("nested value at byte {open} is not closed"))
+}
+
+/// The first JSON value of `text` (a key or a scalar), lexed by serde_json: its length.
+fn lex_one(text: &str) -> Result<usize, String> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Box<RawValue>>();
+    match values.next() {
+        Some(Ok(raw)) => {
+            let len = values.byte_offset();
+            assert_eq!(raw.get(), &text[..len], "oracle bug: raw value span");
+            if raw.get().starts_with('"') {
+                // Escapes, surrogate pairs, control characters.
+                serde_json::from_str::<String>(raw.get())
+                    .map_err(|e| format!("string does not decode: {e}"))?;
+            }
+            Ok(len)
+        }
+        Some(Err(e)) => Err(format!("serde_json: {e}")),
+        None => Err("no value".into()),
+    }
+}
+
+/// Parses `text` as one JSON object with a valid top level (schema.md's rule: optional white
+/// space, `{`, members, `}`, optional white space; strings that decode, well-formed scalars,
+/// balanced nested values) and returns its members.
+pub fn parse_object(text: &[u8]) -> Result<Members, String> {
+    let text = std::str::from_utf8(text).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let b = text.as_bytes();
     let skip_ws = |mut i: usize| {
-        while i < bytes.len() && is_json_ws(bytes[i]) {
+        while i < b.len() && is_json_ws(b[i]) {
             i += 1;
         }
         i
     };
-    let mut members = Vec::new();
     let mut pos = skip_ws(0);
-    assert_eq!(
-        bytes.get(pos),
-        Some(&b'{'),
-        "oracle bug: no `{{` in {text:?}"
-    );
+    if b.get(pos) != Some(&b'{') {
+        return Err(format!(
+            "no '{{' at byte {pos}: the top level is not an object"
+        ));
+    }
     pos = skip_ws(pos + 1);
-    if bytes.get(pos) == Some(&b'}') {
+    let mut members = Vec::new();
+    if b.get(pos) == Some(&b'}') {
         pos += 1;
     } else {
         loop {
-            let mut keys =
-                serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Box<RawValue>>();
-            let raw_key = match keys.next() {
-                Some(Ok(k)) if k.get().starts_with('"') => k,
-                other => panic!("oracle bug: no key at {pos} of {text:?}: {other:?}"),
-            };
-            let key: String = serde_json::from_str(raw_key.get())
-                .map_err(|e| format!("key {} does not decode: {e}", raw_key.get()))?;
-            pos = skip_ws(pos + keys.byte_offset());
-            if bytes.get(pos) != Some(&b':') {
-                panic!("oracle bug: no `:` at {pos} of {text:?}");
+            if b.get(pos) != Some(&b'"') {
+                return Err(format!("no key at byte {pos}"));
             }
-            pos += 1;
-            let mut values =
-                serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Box<RawValue>>();
-            let value = match values.next() {
-                Some(Ok(v)) => v,
-                other => panic!("oracle bug: no value at {pos} of {text:?}: {other:?}"),
+            let key_len = lex_one(&text[pos..]).map_err(|e| format!("key at byte {pos}: {e}"))?;
+            let raw_key = &text[pos..pos + key_len];
+            let key: String = serde_json::from_str(raw_key).expect("lexed as a string");
+            pos = skip_ws(pos + key_len);
+            if b.get(pos) != Some(&b':') {
+                return Err(format!("no ':' at byte {pos}"));
+            }
+            pos = skip_ws(pos + 1);
+            let start = pos;
+            let end = match b.get(pos) {
+                None => return Err(format!("no value at byte {pos}")),
+                Some(b'{' | b'[') => balanced_end(text, pos)?,
+                Some(_) => {
+                    pos + lex_one(&text[pos..]).map_err(|e| format!("value at byte {pos}: {e}"))?
+                }
             };
-            pos = skip_ws(pos + values.byte_offset());
-            members.push((key, value));
-            match bytes.get(pos) {
-                Some(b',') => pos += 1,
+            members.push(Member {
+                key,
+                raw_key: raw_key.to_owned(),
+                value: text[start..end].to_owned(),
+            });
+            pos = skip_ws(end);
+            match b.get(pos) {
+                Some(b',') => pos = skip_ws(pos + 1),
                 Some(b'}') => {
                     pos += 1;
                     break;
                 }
-                other => panic!("oracle bug: no `,` or `}}` at {pos} of {text:?}: {other:?}"),
+                _ => return Err(format!("no ',' or '}}' at byte {pos}")),
             }
         }
     }
-    assert_eq!(skip_ws(pos), bytes.len(), "oracle bug: text after {text:?}");
+    pos = skip_ws(pos);
+    if pos != b.len() {
+        return Err(format!("data after the object at byte {pos}"));
+    }
     Ok(members)
 }
 
-/// The last member named `key`, if any.
-pub fn last<'a>(members: &'a Members, key: &str) -> Option<&'a RawValue> {
+/// The JSON text of the last member named `key`, if any.
+pub fn last<'a>(members: &'a Members, key: &str) -> Option<&'a str> {
     members
         .iter()
         .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| &**v)
+        .find(|m| m.key == key)
+        .map(|m| m.value.as_str())
 }
 
 /// Like [`last`] but a JSON `null` counts as absent.
-fn last_non_null<'a>(members: &'a Members, key: &str) -> Option<&'a RawValue> {
-    last(members, key).filter(|v| v.get() != "null")
+fn last_non_null<'a>(members: &'a Members, key: &str) -> Option<&'a str> {
+    last(members, key).filter(|v| *v != "null")
 }
 
 /// Decodes a raw JSON string value.
-fn decode(raw: &RawValue) -> String {
-    serde_json::from_str(raw.get()).expect("string value validated by parse_object")
+fn decode(raw: &str) -> String {
+    serde_json::from_str(raw).expect("string value validated by parse_object")
 }
 
 /// TEXT column rule: absent/null → NULL, string → decoded, anything else → raw JSON text.
-fn text_value(raw: Option<&RawValue>) -> Value {
+fn text_value(raw: Option<&str>) -> Value {
     match raw {
         None => Value::Null,
-        Some(v) if v.get() == "null" => Value::Null,
-        Some(v) if v.get().starts_with('"') => Value::Text(decode(v)),
-        Some(v) => Value::Text(v.get().to_owned()),
+        Some("null") => Value::Null,
+        Some(v) if v.starts_with('"') => Value::Text(decode(v)),
+        Some(v) => Value::Text(v.to_owned()),
     }
 }
 
@@ -320,26 +364,50 @@ impl Affinity {
         v
     }
 
-    /// INTEGER column rule: absent/null → NULL, string → decoded text with affinity, anything
-    /// else → raw JSON text with affinity.
-    fn integer_value(&mut self, raw: Option<&RawValue>) -> Value {
-        match raw {
-            None => Value::Null,
-            Some(v) if v.get() == "null" => Value::Null,
-            Some(v) if v.get().starts_with('"') => self.integer(&decode(v)),
-            Some(v) => self.integer(v.get()),
+    /// INTEGER column rule: absent/null → NULL; otherwise the text (a string decoded, anything
+    /// else its raw JSON text): a decimal integer outside i64 is its exact text (a BLOB, since
+    /// SQLite turns any integer-looking TEXT into a rounded REAL), the rest goes through affinity.
+    fn integer_value(&mut self, raw: Option<&str>) -> Value {
+        let text = match raw {
+            None | Some("null") => return Value::Null,
+            Some(v) if v.starts_with('"') => decode(v),
+            Some(v) => v.to_owned(),
+        };
+        let digits = text.strip_prefix('-').unwrap_or(&text);
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && text.parse::<i64>().is_err()
+        {
+            return Value::Blob(text.into_bytes());
         }
+        self.integer(&text)
     }
 }
 
 /// `key` inside the metadata object, else the same key at the top level; nulls count as absent.
-fn meta_value<'a>(
-    meta: Option<&'a Members>,
-    members: &'a Members,
-    key: &str,
-) -> Option<&'a RawValue> {
+fn meta_value<'a>(meta: Option<&'a Members>, members: &'a Members, key: &str) -> Option<&'a str> {
     meta.and_then(|m| last_non_null(m, key))
         .or_else(|| last_non_null(members, key))
+}
+
+/// The members without a column, for `extra`: as JSON.parse gives them, a repeated key keeps
+/// its first place (and spelling) and takes its last value.
+fn fold_extra(members: &Members) -> Vec<Member> {
+    let mut extra: Vec<Member> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for m in members
+        .iter()
+        .filter(|m| !KNOWN_KEYS.contains(&m.key.as_str()))
+    {
+        match at.get(m.key.as_str()) {
+            Some(&i) => extra[i].value.clone_from(&m.value),
+            None => {
+                at.insert(&m.key, extra.len());
+                extra.push(m.clone());
+            }
+        }
+    }
+    extra
 }
 
 /// Builds the expected row of one valid line.
@@ -353,22 +421,16 @@ pub fn expected_row(
     let metadata = text_value(metadata_raw);
     // The members of the metadata value, when it is (or holds the text of) a JSON object.
     let meta: Option<Members> = match metadata_raw {
-        Some(v) if v.get().starts_with('"') => parse_object(decode(v).as_bytes()).ok(),
-        Some(v) if v.get().starts_with('{') => parse_object(v.get().as_bytes()).ok(),
+        Some(v) if v.starts_with('"') => parse_object(decode(v).as_bytes()).ok(),
+        Some(v) if v.starts_with('{') => parse_object(v.as_bytes()).ok(),
         _ => None,
     };
     let meta_key = |key: &str| meta_value(meta.as_ref(), members, key);
     // JSON.parse semantics: a repeated key keeps its first place, takes its last value.
-    let mut extra: Vec<(String, String)> = Vec::new();
-    for (k, v) in members
-        .iter()
-        .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
-    {
-        match extra.iter_mut().find(|(seen, _)| seen == k) {
-            Some(slot) => slot.1 = v.get().to_owned(),
-            None => extra.push((k.clone(), v.get().to_owned())),
-        }
-    }
+    let extra: Vec<(String, String)> = fold_extra(members)
+        .into_iter()
+        .map(|m| (m.key.clone(), m.value.clone()))
+        .collect();
     ExpectedRow {
         line_no,
         src_offset,
@@ -386,6 +448,34 @@ pub fn expected_row(
         extra: if extra.is_empty() { None } else { Some(extra) },
         line: text_value(last(members, "line")),
     }
+}
+
+/// Bytes of a row's values as SQLite's record holds them (an integer or a real counts 8): what
+/// must fit the limit of one record. `extra` is counted as the binary writes it: each key as
+/// written where it first stood, `:`, its last value, separated by commas, in braces.
+pub fn row_size(row: &ExpectedRow, members: &Members) -> usize {
+    let value_size = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Integer(_) | Value::Real(_) => 8,
+        Value::Text(s) => s.len(),
+        Value::Blob(b) => b.len(),
+    };
+    let extra = fold_extra(members);
+    let extra_len = match extra.len() {
+        0 => 0,
+        n => {
+            2 + (n - 1)
+                + extra
+                    .iter()
+                    .map(|m| m.raw_key.len() + 1 + m.value.len())
+                    .sum::<usize>()
+        }
+    };
+    row.plain_columns()
+        .iter()
+        .map(|(_, v)| value_size(v))
+        .sum::<usize>()
+        + extra_len
 }
 
 /// The expected outcome of a one-shot run over `input` with default options.
@@ -418,9 +508,21 @@ pub fn expect_with(input: &[u8], opts: &Options) -> Expected {
             continue;
         }
         match parse_object(f.bytes) {
-            Ok(members) => exp
-                .rows
-                .push(expected_row(&members, &mut aff, f.line_no, f.offset)),
+            Ok(members) => {
+                let row = expected_row(&members, &mut aff, f.line_no, f.offset);
+                let size = row_size(&row, &members);
+                match opts.max_line_bytes {
+                    Some(max) if size > max => exp.bad.push(ExpectedBad {
+                        line_no: f.line_no,
+                        src_offset: f.offset,
+                        raw: f.bytes[..f.bytes.len().min(RAW_CAP)].to_vec(),
+                        full_len: f.bytes.len(),
+                        too_long: true,
+                        why: format!("row of {size} bytes, more than {max}"),
+                    }),
+                    _ => exp.rows.push(row),
+                }
+            }
             Err(why) => exp.bad.push(ExpectedBad {
                 line_no: f.line_no,
                 src_offset: f.offset,
@@ -505,13 +607,7 @@ pub fn actual_extra(v: &Value) -> Result<Option<Vec<(String, String)>>, String> 
     match v {
         Value::Null => Ok(None),
         Value::Text(s) => parse_object(s.as_bytes())
-            .map(|m| {
-                Some(
-                    m.into_iter()
-                        .map(|(k, v)| (k, v.get().to_owned()))
-                        .collect(),
-                )
-            })
+            .map(|m| Some(m.into_iter().map(|m| (m.key, m.value)).collect()))
             .map_err(|e| format!("extra is not a valid JSON object ({e}): {}", show(v))),
         other => Err(format!("extra is not TEXT: {}", show(other))),
     }
