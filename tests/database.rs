@@ -5,6 +5,8 @@
 //!
 //! Linux only where it says so: waits on `/proc/PID/fd` and the exec into live mode.
 
+// Used by the Linux-only tests below.
+#[cfg_attr(not(target_os = "linux"), allow(unused_imports))]
 use crate::util;
 
 use std::fs;

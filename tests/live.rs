@@ -6,7 +6,10 @@
 //! database with the independent oracle in `tests/oracle` (or with values written out by hand).
 //! Waits poll a condition with a generous deadline; nothing asserts on speed.
 
-use crate::{oracle, util};
+use crate::oracle;
+// Some of these serve only the Linux-only tests (they read /proc).
+#[cfg_attr(not(target_os = "linux"), allow(unused_imports))]
+use crate::util;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
+#[cfg_attr(not(target_os = "linux"), allow(unused_imports))]
 use crate::util::{
     DB, Dir, INPUT, Proc, ProcBuilder, after_lines, append_in_pieces, assert_live_stats_line,
     assert_matches, generate, try_counts, try_open, wait_all, wait_counts,

@@ -107,6 +107,7 @@ impl ProcBuilder {
     }
 
     /// Runs it as `nobody` when the tests run as root (see [`super::drop_privileges`]).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn unprivileged(mut self) -> ProcBuilder {
         super::drop_privileges(&mut self.cmd);
         self
