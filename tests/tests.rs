@@ -6,7 +6,8 @@
 //! - `live`: following files and pipes, rotation, the hand-over to live mode;
 //! - `faults`: a kill or an I/O error at each step of a commit, a full disk;
 //! - `cli`: flags, their ranges and the hand-over of settings;
-//! - `crash`: the kill -9 campaign (Linux).
+//! - `crash`: the kill -9 campaign (Linux);
+//! - `views`: the views of views.md against the generator's answers, and `ingestor report`.
 
 mod oracle;
 mod util;
@@ -16,3 +17,4 @@ mod crash;
 mod faults;
 mod historical;
 mod live;
+mod views;
