@@ -729,6 +729,43 @@ fn report_says_when_there_is_nothing_to_report() {
     assert_eq!(out.status.code(), Some(2), "an impossible day is bad usage");
 }
 
+/// A reader of a WAL database needs its `-shm` file; where it cannot create one (a folder it
+/// cannot write, no writer running), the report says so in one line.
+#[test]
+fn report_on_a_wal_database_in_a_read_only_folder_says_why_it_cannot_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    flows_db(&dir, INPUT, &["--seed", "43", "--lines", "2000"]);
+    let conn = Connection::open(dir.path(DB)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    assert!(
+        !dir.exists(&format!("{DB}-shm")),
+        "a clean close removes the -shm file"
+    );
+    let set = |mode: u32| {
+        std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set(0o555);
+    let out = dir
+        .command()
+        .arg("report")
+        .arg("--db")
+        .arg(dir.path(DB))
+        .unprivileged()
+        .run();
+    set(0o755);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.trim_end().lines().count() == 1 && stderr.contains("WAL mode"),
+        "{stderr}"
+    );
+}
+
 /// A follower keeps writing (WAL, live mode) while reports read the same database: each report
 /// succeeds, and the last one, once the follower has caught up, counts every request.
 #[test]

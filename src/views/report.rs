@@ -129,9 +129,20 @@ pub fn open(path: &Path) -> Result<Connection> {
             [],
             |r| r.get(0),
         )
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => {
+        .map_err(|e| match (&e, e.sqlite_error_code()) {
+            (_, Some(rusqlite::ErrorCode::NotADatabase)) => {
                 anyhow::anyhow!("{display} is not a SQLite database")
+            }
+            // A reader of a WAL database needs its `-shm` file, which only a writer of the
+            // folder can create (once a writer has run, it is there).
+            (rusqlite::Error::SqliteFailure(f, _), _)
+                if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DIRECTORY
+                    || f.extended_code == rusqlite::ffi::SQLITE_READONLY_CANTINIT =>
+            {
+                anyhow::anyhow!(
+                    "cannot read database {display}: it is in WAL mode and its folder is not \
+                     writable, so SQLite cannot create {display}-shm beside it"
+                )
             }
             _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
         })?;
