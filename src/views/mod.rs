@@ -6,7 +6,7 @@
 
 pub mod report;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// The SQL that drops and creates the four views (`src/views/views.sql`).
 pub const VIEWS_SQL: &str = include_str!("views.sql");
@@ -34,6 +34,32 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
             Err(e)
         }
     }
+}
+
+/// Whether the database has the four views exactly as this build creates them. A database
+/// made by another build (older or newer views, or none) gets `false`: [`create`] then
+/// brings it to this build's views.
+pub fn current(conn: &Connection) -> rusqlite::Result<bool> {
+    // SQLite keeps the text of each CREATE VIEW as given: compare with the text it keeps
+    // for ours (CREATE VIEW does not look at the tables, so an empty database will do).
+    let ours = Connection::open_in_memory()?;
+    ours.execute_batch(VIEWS_SQL)?;
+    Ok(stored(conn)? == stored(&ours)?)
+}
+
+fn stored(conn: &Connection) -> rusqlite::Result<Vec<Option<String>>> {
+    VIEWS
+        .iter()
+        .map(|v| {
+            conn.query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'view' AND name = ?1",
+                [v],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+        .collect()
 }
 
 /// Whether the database has all four views (a database of schema version 3 or later).
@@ -160,6 +186,22 @@ mod tests {
             )
             .unwrap();
         assert_eq!(views, 4, "create() leaves exactly the four views");
+    }
+
+    #[test]
+    fn current_tells_this_builds_views_from_others() {
+        let conn = db();
+        assert!(!current(&conn).unwrap(), "no views");
+        create(&conn).unwrap();
+        assert!(current(&conn).unwrap());
+        // Another build's view of the same name.
+        conn.execute_batch("DROP VIEW usage_daily; CREATE VIEW usage_daily AS SELECT 1 AS day")
+            .unwrap();
+        assert!(!current(&conn).unwrap(), "a different view");
+        create(&conn).unwrap();
+        assert!(current(&conn).unwrap());
+        conn.execute_batch("DROP VIEW sessions").unwrap();
+        assert!(!current(&conn).unwrap(), "a missing view");
     }
 
     #[test]
