@@ -96,17 +96,23 @@ total_lines=$(value "SELECT count(*) FROM sse_lines")
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# bundled SQL [PARAM]: `seconds rows` of each run.
+# bundled SQL [PARAM]: `wall_seconds cpu_seconds rows` of each run.
 bundled() { "$bin/sql_time" "$db" "$runs" "$@" 2>/dev/null; }
-# shell SQL: the wall seconds of each run of `sqlite3 DB SQL > /dev/null` (process included).
+# shell SQL: `wall_seconds cpu_seconds` of each run of `sqlite3 DB SQL > /dev/null` (the
+# process included; CPU at the 10 ms resolution of /usr/bin/time).
 shell() {
-    local i t0 t1
+    local i t0 t1 cpu
     for ((i = 0; i < runs; i++)); do
         t0=$EPOCHREALTIME
-        sqlite3 "$db" "$1" >/dev/null
+        cpu=$({ /usr/bin/time -f '%U %S' sqlite3 "$db" "$1" >/dev/null; } 2>&1 | tail -1)
         t1=$EPOCHREALTIME
-        awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}'
+        awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN {split(c, x, " "); printf "%.4f %.2f\n", b - a, x[1] + x[2]}'
     done
+}
+# both: "wall (cpu)" medians of `wall cpu ...` lines.
+both() {
+    local runs_out=$1
+    printf '%s (%s)' "$(awk '{print $1}' <<<"$runs_out" | median)" "$(awk '{print $2}' <<<"$runs_out" | median)"
 }
 
 have_shell=0
@@ -121,7 +127,7 @@ report=$dir/views-report.md
 {
     say "# Views answer times ($(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
     say
-    say "Database: $total_lines lines of \`sse-gen --flows --seed $seed\`, $(du -h "$db" | cut -f1); medians of $runs runs, seconds (wall)."
+    say "Database: $total_lines lines of \`sse-gen --flows --seed $seed\`, $(du -h "$db" | cut -f1); medians of $runs runs: wall seconds (CPU seconds, user + system)."
     say "Session: \`$sid\` ($sid_lines lines, $sid_requests requests)."
     say
     say "| query | rows | bundled SQLite $bundled_version | sqlite3 shell $shell_version | target |"
@@ -130,16 +136,16 @@ report=$dir/views-report.md
 for view in requests tool_calls sessions usage_daily; do
     sql="SELECT * FROM $view"
     out=$(bundled "$sql")
-    n=$(head -1 <<<"$out" | awk '{print $2}')
-    b=$(awk '{print $1}' <<<"$out" | median)
+    n=$(head -1 <<<"$out" | awk '{print $3}')
+    b=$(both "$out")
     s=-
-    ((have_shell)) && s=$(shell "$sql" | median)
+    ((have_shell)) && s=$(both "$(shell "$sql")")
     say "| \`SELECT * FROM $view\` | $n | $b | $s | 2 |" >>"$report"
 done
-b=$(bundled "SELECT * FROM requests WHERE sid = ?1" "$sid" | awk '{print $1}' | median)
+b=$(both "$(bundled "SELECT * FROM requests WHERE sid = ?1" "$sid")")
 s=-
-((have_shell)) && s=$(shell "SELECT * FROM requests WHERE sid = '$sid'" | median)
+((have_shell)) && s=$(both "$(shell "SELECT * FROM requests WHERE sid = '$sid'")")
 say "| \`SELECT * FROM requests WHERE sid = ?\` | $sid_requests | $b | $s | 0.050 |" >>"$report"
 say >>"$report"
-say "The machine's load average is in the title: on a shared machine, wall times are those of a process that had to share its cores." >>"$report"
+say "The machine's load average is in the title: on a shared machine, wall time includes waiting for a core; CPU time is what the query itself cost." >>"$report"
 cat "$report"

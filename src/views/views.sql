@@ -56,8 +56,11 @@ claude AS (
       -- `+` keeps the planner on idx_sse_flow_id (a flow is far smaller than a session).
       WHERE l.flow_id = s.flow_id AND +l.sid IS s.sid
         AND l.event >= 'claude.' AND l.event < 'claude/') AS facts
-  FROM sse_lines s
-  WHERE s.event = 'claude.message_start' AND +s.flow_id GLOB 'msg_*'
+  -- A subquery of its own (DISTINCT keeps SQLite from merging it into the window's query,
+  -- and costs nothing on unique ids), so that it scans the table in storage order: to get
+  -- the window's order, SQLite would rather read every line through idx_sse_sid.
+  FROM (SELECT DISTINCT id, sid, flow_id, t FROM sse_lines
+    WHERE event = 'claude.message_start' AND +flow_id GLOB 'msg_*') AS s
 ),
 -- A Codex response: the response.* lines of one sid from a response.created to the first
 -- end event after it, or, when it has none (killed), to the line before the next
@@ -66,10 +69,11 @@ codex_anchor AS (
   SELECT id, sid, event,
     lead(id) OVER (PARTITION BY sid ORDER BY id) AS next_id,
     lead(event) OVER (PARTITION BY sid ORDER BY id) AS next_event
-  FROM sse_lines
-  -- The range first: it is cheaper than the IN list for the lines it excludes.
-  WHERE event >= 'response.c' AND event < 'response.j' AND event IN ('response.created',
-    'response.completed', 'response.incomplete', 'response.failed')
+  -- In storage order, as above; the range first: it is cheaper than the IN list for the lines
+  -- it excludes.
+  FROM (SELECT DISTINCT id, sid, event FROM sse_lines
+    WHERE event >= 'response.c' AND event < 'response.j' AND event IN ('response.created',
+      'response.completed', 'response.incomplete', 'response.failed'))
 ),
 -- `facts`: [lines, first output delta, tool calls]; `created`: [id, model]; `ended`: [id,
 -- model, status, incomplete reason, input, cached, output, reasoning tokens].
@@ -188,9 +192,11 @@ codex_item AS (
     max(CASE WHEN event = 'response.created' THEN id END) OVER upto AS created_id,
     max(CASE WHEN event IN ('response.completed', 'response.incomplete', 'response.failed')
       THEN id END) OVER before AS ended_id
-  FROM sse_lines
-  WHERE event IN ('response.created', 'response.completed', 'response.incomplete',
-    'response.failed', 'response.output_item.done')
+  -- In storage order (see `requests`); the range first.
+  FROM (SELECT DISTINCT id, sid, event FROM sse_lines
+    WHERE event >= 'response.c' AND event < 'response.p' AND event IN ('response.created',
+      'response.completed', 'response.incomplete', 'response.failed',
+      'response.output_item.done'))
   WINDOW upto AS (PARTITION BY sid ORDER BY id ROWS UNBOUNDED PRECEDING),
     before AS (PARTITION BY sid ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),

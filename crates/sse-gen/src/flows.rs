@@ -254,9 +254,13 @@ impl Agent {
                 blank_session(product, layout, esc, sid, pid, rng.word(&CWDS), ver)
             }
         };
+        // Most sessions are short; a tenth are long ones (a day's work in one session).
+        let long = rng.percent(10);
         let steps_left = match product {
             Product::Claude if parent.is_some() => rng.range(2, 8) as u32,
+            Product::Claude if long => rng.range(40, 300) as u32,
             Product::Claude => rng.range(4, 40) as u32,
+            Product::Codex if long => rng.range(14, 80) as u32,
             Product::Codex => rng.range(2, 14) as u32,
         };
         let mut round = Vec::with_capacity(36);
