@@ -1,9 +1,9 @@
 -- The views of views.md (schema version 3): requests, tool_calls, sessions, usage_daily.
 --
 -- Pure SQL over sse_lines, for SQLite 3.35 and later (no `->>`, no aggregate ORDER BY, no
--- unixepoch()). A payload is read only when it is valid JSON, so that a damaged line gives
--- NULL values instead of failing the query; P(x) below stands for
---   CASE WHEN json_valid(substr(x, 7)) THEN substr(x, 7) END      -- `line` is `data: ` + JSON
+-- unixepoch()). `line` is `data: ` + JSON, and a payload is read only when it is valid JSON,
+-- so that a damaged line gives NULL values instead of failing the query: every read is
+--   json_extract(CASE WHEN json_valid(substr(line, 7)) THEN substr(line, 7) END, '$…')
 -- "First" and "last" are by id (input order), never by t. Durations are julianday differences
 -- in milliseconds, rounded half away from zero (SQLite's round) and cast, so that an INTEGER
 -- column never holds a REAL.
