@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+use crate::views::report::{By, Product};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,6 +19,8 @@ Examples:
       backfill, then keep following it in live mode (Ctrl-C to stop)
   tail -F ~/centralized-logs/claude/sse_lines.jsonl | ingestor --db claude.db
       the same from a pipe
+  ingestor report --db codex.db --by model --since 2025-11-01
+      tokens and time to first token per model since November 1st
 
 The -mb flags are in MiB (1 MiB = 1,048,576 bytes).
 
@@ -31,7 +35,17 @@ Exit status: 0 done (also after SIGINT/SIGTERM, once what was read is committed)
 /// the last run stopped: only new lines are added.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, max_term_width = 100, after_long_help = EXAMPLES)]
+// `ingestor --input A --db X` stays the ingesting command: a subcommand only stands in for it
+// (its flags then belong to the subcommand, and --db is no longer required at the top).
+#[command(
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// A JSONL file to ingest; give it once per log (`--input A --input B`)
     /// to ingest several into one database, each as its own source. `-` or
     /// absent reads standard input, which can only be the one input.
@@ -39,8 +53,9 @@ pub struct Args {
     pub input: Vec<PathBuf>,
 
     /// The SQLite database to write (created if missing).
-    #[arg(long, value_name = "PATH")]
-    pub db: PathBuf,
+    // Required unless a subcommand is given (clap checks it; `Config` relies on it).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub db: Option<PathBuf>,
 
     /// Build a new database from the start of the input; the existing one is
     /// replaced only once the new one is complete.
@@ -136,4 +151,48 @@ pub struct Args {
     /// the default is what one SQLite value can hold). In bytes (2 to 998951424).
     #[arg(long, value_name = "BYTES", hide = true, allow_negative_numbers = true)]
     pub max_line_bytes: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print token usage and time to first token from a database, by day (the default),
+    /// model, folder or session.
+    ///
+    /// Reads the views of the database (requests, sessions, ...) on a read-only connection:
+    /// it works while ingestor is following a log into the same database. Tokens are as
+    /// each vendor reports them, summed per product (Codex's input includes its cached
+    /// tokens, Claude's does not); TTFT is the time from the request's start to its first
+    /// output, p50 (nearest rank) and maximum, in milliseconds.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Exit status: 0 printed, 1 the database is missing, empty, \
+has no views yet or cannot be read (one line on stderr says which), 2 bad usage."
+)]
+pub struct ReportArgs {
+    /// The SQLite database to read (never written).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+
+    /// What to group requests by.
+    #[arg(long, value_enum, default_value_t = By::Day)]
+    pub by: By,
+
+    /// Only requests started on or after this day (YYYY-MM-DD, local time as logged).
+    #[arg(long, value_name = "DAY")]
+    pub since: Option<String>,
+
+    /// Only requests started on or before this day (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DAY")]
+    pub until: Option<String>,
+
+    /// Only one product's requests.
+    #[arg(long, value_enum)]
+    pub product: Option<Product>,
+
+    /// Print JSON (an array of objects, one per group) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{Args, ReportArgs};
 use crate::db::{Journal, Synchronous, Tuning};
 use crate::exit::UsageError;
+use crate::views::report;
 
 /// SQLite's default SQLITE_MAX_LENGTH bounds one value *and* one row record;
 /// the margin leaves room for the row's other columns.
@@ -203,9 +204,15 @@ impl Config {
             )));
         }
 
+        let Some(db) = args.db else {
+            // clap requires --db unless a subcommand is given; `main` runs those elsewhere.
+            return Err(UsageError(
+                "--db PATH is required (or a subcommand such as `report`)".to_owned(),
+            ));
+        };
         Ok(Config {
             inputs,
-            db: args.db,
+            db,
             from_scratch: args.from_scratch,
             new_db: Tuning {
                 cache_mb: historical_cache_mib,
@@ -273,6 +280,66 @@ fn resolve_inputs(given: Vec<PathBuf>) -> Result<Vec<PathBuf>, UsageError> {
         }
     }
     Ok(given)
+}
+
+/// A `YYYY-MM-DD` day, checked as a calendar date (the views compare days as text).
+fn day(flag: &str, raw: &str) -> Result<String, UsageError> {
+    let b = raw.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let valid = shape && {
+        let n = |r: std::ops::Range<usize>| raw[r].parse::<u32>().unwrap_or(0);
+        let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let days = match m {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        };
+        (1..=days).contains(&d)
+    };
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(UsageError(format!(
+            "invalid value {raw:?} for {flag}: expected a day as YYYY-MM-DD"
+        )))
+    }
+}
+
+/// Resolves and checks `ingestor report`'s flags.
+pub fn report_query(args: ReportArgs) -> Result<report::Query, UsageError> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|d| day("--since", d))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|d| day("--until", d))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (&since, &until)
+        && s > u
+    {
+        return Err(UsageError(format!(
+            "--since {s} is after --until {u}: no day is in between"
+        )));
+    }
+    Ok(report::Query {
+        db: args.db,
+        by: args.by,
+        since,
+        until,
+        product: args.product,
+        json: args.json,
+    })
 }
 
 #[cfg(test)]
@@ -450,5 +517,49 @@ mod tests {
         assert!(err.contains("--rss-budget-mb 8") && err.contains("--live-cache-mb 3"));
         config(&["--rss-budget-mb=9", "--live-cache-mb=3"]).expect("fits");
         config(&["--rss-budget-mb=4102", "--live-cache-mb=4096"]).expect("fits");
+    }
+
+    #[test]
+    fn report_days_are_calendar_days() {
+        for ok in ["2025-11-18", "2024-02-29", "2000-02-29", "1999-12-31"] {
+            assert_eq!(day("--since", ok).unwrap(), ok);
+        }
+        for bad in [
+            "2025-11-1",
+            "2025/11/18",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-02-29",
+            "1900-02-29",
+            "2025-04-31",
+            "20251118",
+            "",
+            "2025-11-18T00",
+            "２０２５-11-18",
+        ] {
+            let err = day("--until", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--until") && err.contains("YYYY-MM-DD"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn report_since_after_until_is_refused() {
+        let args = |since: &str, until: &str| ReportArgs {
+            db: "x.db".into(),
+            by: report::By::Day,
+            since: Some(since.to_owned()),
+            until: Some(until.to_owned()),
+            product: None,
+            json: false,
+        };
+        let err = report_query(args("2025-11-19", "2025-11-18"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--since 2025-11-19") && err.contains("--until 2025-11-18"));
+        let q = report_query(args("2025-11-18", "2025-11-18")).expect("one day");
+        assert_eq!(q.since.as_deref(), Some("2025-11-18"));
     }
 }

@@ -5,7 +5,8 @@
 //! into a row of cells, [`pipeline`] moves batches between a scanning thread
 //! and the [`writer`] into [`db`]. [`source`] decides where reading starts;
 //! [`live`] follows a growing input after the backfill, [`handover`] switches
-//! to it by `exec()`; [`run`] ties a run together from a [`config::Config`].
+//! to it by `exec()`; [`run`] ties a run together from a [`config::Config`]. [`views`] holds
+//! the SQL views that answer users' questions, and `ingestor report` over them.
 
 #[cfg(not(unix))]
 compile_error!("ingestor needs a Unix-like system (Linux or macOS)");
@@ -28,5 +29,6 @@ pub mod run;
 pub mod scan;
 pub mod signals;
 pub mod source;
+pub mod views;
 pub mod watch;
 pub mod writer;

@@ -1,7 +1,7 @@
 use clap::Parser;
 
-use ingestor::cli::Args;
-use ingestor::config::Config;
+use ingestor::cli::{Args, Command};
+use ingestor::config::{self, Config};
 use ingestor::exit::ExitCode;
 
 /// Exit codes: 0 done, 1 the run failed (input, database, disk), 2 bad usage.
@@ -20,9 +20,14 @@ fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
-    let ran = Config::from_args(args)
-        .map_err(anyhow::Error::from)
-        .and_then(|config| ingestor::run::run(&config));
+    let ran = match args.command {
+        Some(Command::Report(report)) => config::report_query(report)
+            .map_err(anyhow::Error::from)
+            .and_then(|q| ingestor::views::report::run(&q)),
+        None => Config::from_args(args)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| ingestor::run::run(&config)),
+    };
     match ran {
         Ok(()) => ExitCode::Success.into(),
         Err(e) => {

@@ -323,7 +323,8 @@ fn summary_sizes_are_in_mib() {
 fn user_schema(conn: &Connection) -> Vec<(String, String, String)> {
     conn.prepare(
         "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
-         AND name NOT IN ('sse_lines', 'bad_lines', 'ingest_sources') \
+         AND name NOT IN ('sse_lines', 'bad_lines', 'ingest_sources', \
+         'requests', 'tool_calls', 'sessions', 'usage_daily') \
          AND name NOT LIKE 'idx_sse_%' AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
     )
     .expect("prepare")

@@ -359,11 +359,11 @@ fn a_version_1_database_is_migrated_in_place() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{name}: {err}");
         assert!(
-            err.contains("migrated from schema version 1 to 2")
+            err.contains("migrated from schema version 1 to 3")
                 && err.contains(&format!("{} rows", rows.len())),
             "{name}: {err}"
         );
-        assert_eq!(db.user_version(), 2, "{name}");
+        assert_eq!(db.user_version(), 3, "{name}");
         db.assert_integrity();
         let conn = db.open();
         let kept = all_values(

@@ -11,6 +11,7 @@
 //! - `multi`: one live follower following several files at once (through the library);
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
+//! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
 //! - `crash`: the kill -9 campaign (Linux).
 
 mod oracle;
@@ -26,3 +27,4 @@ mod input;
 mod live;
 mod multi;
 mod sources;
+mod views;

@@ -19,8 +19,9 @@ pub use stmt::RawStmt;
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `PRAGMA user_version` of the schema this build writes: 2 adds row
-/// provenance (`source_id`, `src_offset`) and `ingest_sources.host`.
-pub const SCHEMA_VERSION: i64 = 2;
+/// provenance (`source_id`, `src_offset`) and `ingest_sources.host`; 3 adds
+/// the views of views.md (`crate::views`).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The allowlist of schema.md: small, hot lookup columns only.
 pub const INDEXES: [(&str, &str); 7] = [
@@ -117,7 +118,8 @@ CREATE TABLE IF NOT EXISTS ingest_sources(
 );
 ";
 
-/// The schema a database of `version` holds.
+/// The tables a database of `version` holds (versions 2 and 3 differ only
+/// by their views).
 fn schema_of(version: i64) -> &'static str {
     match version {
         1 => SCHEMA_V1,
@@ -245,21 +247,67 @@ fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>, log: &Log) -> 
     }
     apply(&conn, tuning)?;
     match version {
-        0 => conn
-            .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .with_context(|| format!("cannot write the schema into {display}"))?,
-        1 => upgrade(&conn, path, log)?,
+        0 => {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))
+                .and_then(|()| crate::views::create(&conn))
+                .and_then(|()| {
+                    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                })
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                })
+                .with_context(|| format!("cannot write the schema into {display}"))?;
+        }
+        1 | 2 => upgrade(&conn, path, version, log)?,
         _ => {}
+    }
+    // A newer ingestor that changed the views re-creates them (they hold no
+    // data); an older one refuses the database (its version is newer).
+    if !crate::views::current(&conn)? {
+        crate::views::create(&conn)
+            .with_context(|| format!("cannot create the views in {display}"))?;
     }
     drop_misfit_indexes(&conn)?;
     Ok(conn)
 }
 
-/// Migrates a version-1 database to the current version in place, saying
-/// what it does and how long it took (a multi-GB table is rewritten).
-fn upgrade(conn: &Connection, path: &Path, log: &Log) -> Result<()> {
+/// Brings a database of an older `version` to the current one in place,
+/// saying what it does and how long it took (1 → 2 rewrites the tables).
+fn upgrade(conn: &Connection, path: &Path, version: i64, log: &Log) -> Result<()> {
+    if version == 1 {
+        migrate_v1(conn, path, log)?;
+    }
+    // 2 → 3: the views, created in one transaction with the new stamp.
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .and_then(|()| {
+            let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now == 2 {
+                crate::views::create(conn)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+            }
+            conn.execute_batch("COMMIT")
+        })
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })
+        .with_context(|| {
+            format!(
+                "cannot add the views to {} (schema version 2 to 3; it is left as it was)",
+                path.display()
+            )
+        })?;
+    if version == 2 {
+        log.info(format_args!(
+            "{}: schema version 2 to {SCHEMA_VERSION}: the views requests, tool_calls, \
+             sessions, usage_daily added",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Migrates a version-1 database to version 2 in place: every row rewritten.
+fn migrate_v1(conn: &Connection, path: &Path, log: &Log) -> Result<()> {
     log.info(format_args!(
         "{}: schema version 1; migrating it in place to version {SCHEMA_VERSION} \
          (row provenance: every row is rewritten once, then the indexes)",
@@ -281,11 +329,10 @@ fn upgrade(conn: &Connection, path: &Path, log: &Log) -> Result<()> {
     }
     if migrated.to > migrated.from {
         log.info(format_args!(
-            "{}: migrated from schema version {} to {}: {} rows and {} bad lines \
-             rewritten, indexes rebuilt, in {:.2} s",
+            "{}: migrated from schema version {} to {SCHEMA_VERSION}: {} rows and {} bad \
+             lines rewritten, indexes rebuilt, views added, in {:.2} s",
             path.display(),
             migrated.from,
-            migrated.to,
             migrated.rows,
             migrated.bad,
             migrated.took.as_secs_f64()
@@ -956,6 +1003,14 @@ pub fn user_objects(path: &Path) -> Result<UserObjects> {
             // Ours, or not allowlisted and dropped by every run (schema.md).
             "index" if name.to_ascii_lowercase().starts_with("idx_sse_") => continue,
             "index" => Kind::Index,
+            // The views of views.md are ingestor's own, made again by every open.
+            "view"
+                if crate::views::VIEWS
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(&name)) =>
+            {
+                continue;
+            }
             "view" => Kind::View,
             "trigger" => Kind::Trigger,
             _ => continue,

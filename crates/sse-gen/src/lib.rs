@@ -9,6 +9,8 @@
 //! drives it, so a file is byte-identical on every platform and can be regenerated instead of
 //! stored.
 
+mod flows;
+
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -72,6 +74,14 @@ struct Cli {
     /// Kinds `bad:*` belong in bad_lines, `odd:*` must become rows, `blank:*` are skipped.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// Write coherent Claude messages and Codex responses (with the traps the views must
+    /// survive) instead of the default event mix.
+    #[arg(long, conflicts_with_all = ["adversarial", "huge_line_mb", "labels"])]
+    flows: bool,
+    /// With --flows: also write the rows each view must give on the output, as JSON lines
+    /// `{"view":"requests",...}` (source_id omitted: the database assigns it).
+    #[arg(long, value_name = "PATH", requires = "flows")]
+    expect: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -3135,6 +3145,39 @@ where
         }
         None => None,
     };
+    if cli.flows {
+        let mut expect = match &cli.expect {
+            Some(path) => {
+                Some(BufWriter::new(File::create(path).with_context(|| {
+                    format!("cannot create {}", path.display())
+                })?))
+            }
+            None => None,
+        };
+        let opts = flows::FlowOpts {
+            seed: cli.seed,
+            lines: cli.lines,
+            bytes: cli.bytes,
+            product: cli.product,
+            bom: cli.bom,
+            no_final_newline: cli.no_final_newline,
+        };
+        let lines = flows::run(
+            &opts,
+            &mut sink,
+            expect.as_mut().map(|e| e as &mut dyn Write),
+        )
+        .and_then(|n| sink.w.flush().map(|()| n))
+        .context("writing output")?;
+        if let Some(e) = expect.as_mut() {
+            e.flush().context("writing expectations")?;
+        }
+        return Ok(Written {
+            lines,
+            bytes: sink.bytes,
+            adversarial: 0,
+        });
+    }
     let opts = RunOpts {
         seed: cli.seed,
         amount,
@@ -3165,6 +3208,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FNV-1a of the outputs of `default_output_is_pinned`, as the generator wrote them
+    /// before `--flows` existed (checked against a build of that commit, 0cb9e86).
+    const PINNED_PLAIN: u64 = 12_544_108_487_023_930_399;
+    const PINNED_ODD: u64 = 5_368_407_488_083_268_164;
+    const PINNED_LABELS: u64 = 3_900_802_776_870_878_778;
     use serde_json::Value;
 
     fn opts(amount: Amount, adversarial: f64) -> RunOpts {
@@ -3282,6 +3331,106 @@ mod tests {
         assert_eq!(v["event"], "turn.exec.end");
         o.seed = 8;
         assert!(generate(&o).0 != a);
+    }
+
+    /// FNV-1a, to pin outputs in a few bytes of source.
+    fn fnv(data: &[u8]) -> u64 {
+        data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// Tests and benchmarks rely on the default output staying byte for byte what it was
+    /// for the same seed and flags (the `--flows` mode came later and must not move it).
+    #[test]
+    fn default_output_is_pinned() {
+        let (plain, _) = generate(&opts(Amount::Lines(20_000), 0.0));
+        let mut o = opts(Amount::Bytes(3 * MIB), 0.1);
+        o.huge_line_mb = Some(2);
+        o.bom = true;
+        o.no_final_newline = true;
+        let (odd, labels) = generate(&o);
+        assert_eq!(
+            (fnv(&plain), fnv(&odd), fnv(labels.as_bytes())),
+            (PINNED_PLAIN, PINNED_ODD, PINNED_LABELS)
+        );
+    }
+
+    fn flows(seed: u64, lines: u64, product: ProductArg) -> (Vec<u8>, String) {
+        let o = flows::FlowOpts {
+            seed,
+            lines: Some(lines),
+            bytes: None,
+            product,
+            bom: false,
+            no_final_newline: false,
+        };
+        let mut sink = Sink {
+            w: Vec::new(),
+            bytes: 0,
+        };
+        let mut expect = Vec::new();
+        let n = flows::run(&o, &mut sink, Some(&mut expect)).unwrap();
+        assert_eq!(n, lines);
+        (sink.w, String::from_utf8(expect).unwrap())
+    }
+
+    #[test]
+    fn flows_are_deterministic_valid_and_accounted_for() {
+        let (data, expect) = flows(5, 20_000, ProductArg::Both);
+        assert_eq!(
+            flows(5, 20_000, ProductArg::Both),
+            (data.clone(), expect.clone())
+        );
+        assert_ne!(flows(6, 20_000, ProductArg::Both).0, data);
+        let lines = lines(&data);
+        assert_eq!(lines.len(), 20_000);
+        let mut events = std::collections::BTreeSet::new();
+        for line in &lines {
+            let v: serde_json::Map<String, Value> = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(line)));
+            let payload = v["line"].as_str().unwrap().strip_prefix("data: ").unwrap();
+            serde_json::from_str::<Value>(payload).unwrap();
+            events.insert(v["event"].as_str().unwrap().to_owned());
+        }
+        for e in [
+            "claude.message_start",
+            "claude.message_delta",
+            "response.created",
+            "response.completed",
+            "response.output_item.done",
+            "turn.token_count",
+        ] {
+            assert!(events.contains(e), "no {e}");
+        }
+        // Every line belongs to exactly one session of the expectations.
+        let mut session_lines = 0;
+        let mut views = std::collections::BTreeMap::new();
+        for row in expect.lines() {
+            let row: serde_json::Map<String, Value> = serde_json::from_str(row).unwrap();
+            let view = row["view"].as_str().unwrap().to_owned();
+            if view == "sessions" {
+                session_lines += row["lines"].as_u64().unwrap();
+            }
+            if view == "traps" {
+                assert!(row.len() >= 15, "traps: {row:?}");
+            }
+            *views.entry(view).or_insert(0) += 1;
+        }
+        assert_eq!(session_lines, 20_000);
+        assert_eq!(views.len(), 5, "{views:?}");
+    }
+
+    #[test]
+    fn flows_honour_the_product() {
+        for (product, prefix) in [(ProductArg::Claude, "claude."), (ProductArg::Codex, "")] {
+            let (data, _) = flows(9, 3_000, product);
+            for line in lines(&data) {
+                let v: Value = serde_json::from_slice(line).unwrap();
+                let event = v["event"].as_str().unwrap();
+                assert_eq!(event.starts_with("claude."), prefix == "claude.", "{event}");
+            }
+        }
     }
 
     #[test]
