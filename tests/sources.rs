@@ -582,3 +582,33 @@ fn one_follower_follows_both_logs() {
     assert_source_matches(&db, id(&a_sources[1]), &a[a_mid..]);
     assert_source_matches(&db, source_id(&dir, "b.jsonl"), &b);
 }
+
+/// A version-2 database (made by the build before the views) gets the views of views.md in
+/// place: nothing else changes, the run says so once, and the views answer.
+#[test]
+fn a_version_2_database_gets_its_views() {
+    let dir = Dir::new();
+    std::fs::copy(fixture("v2-one-source.db"), dir.path(DB)).expect("copy fixture");
+    let db = dir.db(DB);
+    assert_eq!(db.user_version(), 2);
+    let before = all_values(&db.open(), "SELECT * FROM sse_lines ORDER BY id");
+    dir.create("new.jsonl", "");
+    let out = dir
+        .command()
+        .args(["--input", "new.jsonl", "--db", DB])
+        .run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("schema version 2 to 3"), "{err}");
+    assert_eq!(db.user_version(), 3);
+    let conn = db.open();
+    assert!(all_values(&conn, "SELECT * FROM sse_lines ORDER BY id") == before);
+    for view in ["requests", "tool_calls", "sessions", "usage_daily"] {
+        all_values(&conn, &format!("SELECT * FROM {view}"));
+    }
+    let again = dir
+        .command()
+        .args(["--input", "new.jsonl", "--db", DB])
+        .assert_ok();
+    assert!(!again.contains("schema version"), "{again}");
+}
