@@ -3,8 +3,9 @@
 //! Version 1 → 2 adds row provenance (`sse_lines.source_id`, `src_offset`,
 //! `bad_lines.source_id`) among the small columns, where SQLite reads them without touching
 //! a row's big ones. `ALTER TABLE ADD COLUMN` can only append a column after `line`, so the two
-//! tables are rewritten (SQLite's own recipe: create the new table, copy, drop, rename), in
-//! chunks of rows so that a progress display can follow a multi-GB copy. What depends on the
+//! tables are rewritten: the old ones are moved aside, the current schema creates the new ones
+//! (one text of the contract for new and migrated databases), and the rows are copied in
+//! chunks so that a progress display can follow a multi-GB copy. What depends on the
 //! old tables (the user's own views, triggers and indexes) is remembered first and re-created
 //! after, and the allowlisted indexes are built again on the new table.
 
@@ -26,41 +27,13 @@ pub struct Migrated {
     pub took: Duration,
 }
 
-/// The tables of version 2 under temporary names; see schema.md for each column.
-const V2_TABLES: &str = "
-CREATE TABLE sse_lines_v2(
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER,
-    src_offset INTEGER,
-    event TEXT,
-    t TEXT,
-    flow_id TEXT,
-    round TEXT,
-    data_count INTEGER,
-    sid TEXT,
-    meta_ver TEXT,
-    meta_pid INTEGER,
-    meta_cwd TEXT,
-    meta_turn_id TEXT,
-    metadata TEXT,
-    extra TEXT,
-    line TEXT
-);
-CREATE TABLE bad_lines_v2(
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER,
-    src_offset INTEGER,
-    reason TEXT,
-    raw BLOB
-);
-";
-
 /// Migrates a version-1 database to version 2. The caller holds the database to itself for
 /// writing (`BEGIN IMMEDIATE` is taken here) and builds the allowlisted indexes afterwards
 /// through `rebuild_indexes`, inside the same transaction. `host` is recorded for the
 /// sources already there (they were read on this machine: a database is written locally).
 pub fn v1_to_v2(
     conn: &Connection,
+    schema: &str,
     host: &str,
     rebuild_indexes: impl FnOnce(&Connection) -> anyhow::Result<()>,
     progress: &mut dyn FnMut(u64, u64),
@@ -88,38 +61,46 @@ pub fn v1_to_v2(
             .flatten();
         let dependents = Dependents::save(conn)?;
         dependents.drop_views(conn)?;
-        conn.execute_batch(V2_TABLES)?;
+        // The old tables move aside (their indexes and triggers with them) and
+        // the current schema makes the new ones: one text of the contract.
+        // Legacy renaming: the user's other triggers keep naming `sse_lines`,
+        // which is the new table once the migration is done.
+        conn.execute_batch(
+            "PRAGMA legacy_alter_table = ON;
+             ALTER TABLE sse_lines RENAME TO sse_lines_v1;
+             ALTER TABLE bad_lines RENAME TO bad_lines_v1;
+             PRAGMA legacy_alter_table = OFF;",
+        )?;
+        conn.execute_batch(schema)?;
         let total: i64 = conn.query_row(
-            "SELECT (SELECT count(*) FROM sse_lines) + (SELECT count(*) FROM bad_lines)",
+            "SELECT (SELECT count(*) FROM sse_lines_v1) + (SELECT count(*) FROM bad_lines_v1)",
             [],
             |r| r.get(0),
         )?;
         let total = total as u64;
         let rows = copy_chunked(
             conn,
-            "INSERT INTO sse_lines_v2(id, source_id, src_offset, event, t, flow_id, round, \
+            "INSERT INTO sse_lines(id, source_id, src_offset, event, t, flow_id, round, \
              data_count, sid, meta_ver, meta_pid, meta_cwd, meta_turn_id, metadata, extra, line) \
              SELECT id, ?3, NULL, event, t, flow_id, round, data_count, sid, meta_ver, meta_pid, \
-             meta_cwd, meta_turn_id, metadata, extra, line FROM sse_lines \
+             meta_cwd, meta_turn_id, metadata, extra, line FROM sse_lines_v1 \
              WHERE id > ?1 ORDER BY id LIMIT ?2",
-            "SELECT max(id) FROM sse_lines_v2",
+            "SELECT max(id) FROM sse_lines",
             only_source,
             &mut |n| progress(n, total),
         )?;
         let bad = copy_chunked(
             conn,
-            "INSERT INTO bad_lines_v2(id, source_id, src_offset, reason, raw) \
-             SELECT id, ?3, src_offset, reason, raw FROM bad_lines \
+            "INSERT INTO bad_lines(id, source_id, src_offset, reason, raw) \
+             SELECT id, ?3, src_offset, reason, raw FROM bad_lines_v1 \
              WHERE id > ?1 ORDER BY id LIMIT ?2",
-            "SELECT max(id) FROM bad_lines_v2",
+            "SELECT max(id) FROM bad_lines",
             only_source,
             &mut |n| progress(rows + n, total),
         )?;
         conn.execute_batch(
-            "DROP TABLE sse_lines;
-             ALTER TABLE sse_lines_v2 RENAME TO sse_lines;
-             DROP TABLE bad_lines;
-             ALTER TABLE bad_lines_v2 RENAME TO bad_lines;
+            "DROP TABLE sse_lines_v1;
+             DROP TABLE bad_lines_v1;
              ALTER TABLE ingest_sources ADD COLUMN host TEXT;",
         )?;
         conn.execute("UPDATE ingest_sources SET host = ?1", [host])?;

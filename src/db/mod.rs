@@ -314,10 +314,16 @@ fn migrate_v1(conn: &Connection, path: &Path, log: &Log) -> Result<()> {
         path.display()
     ));
     let mut bar: Option<Progress> = None;
-    let migrated = migrate::v1_to_v2(conn, &host_name(), create_indexes, &mut |done, total| {
-        bar.get_or_insert_with(|| log.counter(total, "rows"))
-            .set(done)
-    })
+    let migrated = migrate::v1_to_v2(
+        conn,
+        SCHEMA,
+        &host_name(),
+        create_indexes,
+        &mut |done, total| {
+            bar.get_or_insert_with(|| log.counter(total, "rows"))
+                .set(done)
+        },
+    )
     .with_context(|| {
         format!(
             "cannot migrate {} to schema version {SCHEMA_VERSION} (it is left as it was)",
