@@ -565,6 +565,45 @@ fn reader_retries_an_interrupted_read() {
     assert_eq!((n, r.offset()), (2, data.len() as u64));
 }
 
+/// A recorded start longer than the buffer is still checked right after the buffer has moved
+/// its bytes down (short lines consumed, small buffer, small reads).
+#[test]
+fn reader_checks_a_long_recorded_start_across_buffer_moves() {
+    let data: Vec<u8> = (0..120)
+        .flat_map(|i| format!("{{\"n\":{i:03}}}\n").into_bytes())
+        .collect();
+    for chunk in [7, 50, 300] {
+        let mut r = LineReader::new(Trickle { data: &data, chunk }, 0, 64, 1 << 20);
+        r.expect_head(&data[..900]);
+        let mut n = 0;
+        while r.next_line(Framing::Follow).expect("same start").is_some() {
+            n += 1;
+        }
+        assert_eq!((n, r.expected_head()), (120, &b""[..]), "chunk {chunk}");
+
+        let mut other = data.clone();
+        other[850] = b'9';
+        let mut r = LineReader::new(
+            Trickle {
+                data: &other,
+                chunk,
+            },
+            0,
+            64,
+            1 << 20,
+        );
+        r.expect_head(&data[..900]);
+        let err = loop {
+            match r.next_line(Framing::Follow) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a different start was not noticed (chunk {chunk})"),
+                Err(e) => break e,
+            }
+        };
+        assert!(Rewritten::is(&err), "{err}");
+    }
+}
+
 /// Any other read error is the caller's to handle, not retried.
 #[test]
 fn reader_reports_a_failed_read() {
