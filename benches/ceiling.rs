@@ -13,11 +13,11 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ingestor::batch::{Batch, Builder};
 use ingestor::config::SQLITE_MAX_VALUE;
 use ingestor::db::{self, RawStmt};
+use ingestor::input::reader::{Framing, LineReader};
 use ingestor::pipeline::{BATCH_LIMITS, READ_BUFFER};
-use ingestor::reader::{Framing, LineReader};
+use ingestor::scan::batch::{Batch, Builder};
 
 fn main() -> anyhow::Result<()> {
     let (mut input, mut db_path, mut scan_only) = (None, None, false);

@@ -1,34 +1,32 @@
 //! `ingestor`: SSE JSONL logs into SQLite, as fast as SQLite allows.
 //!
-//! The pipeline, in the order data flows: [`reader`] frames lines, [`scan`]
-//! (over [`json`]'s lexical pieces) reads each envelope, [`batch`] turns it
-//! into a row of cells, [`pipeline`] moves batches between a scanning thread
-//! and the [`writer`] into [`db`]. [`source`] decides where reading starts;
-//! [`live`] follows a growing input after the backfill, [`handover`] switches
-//! to it by `exec()`; [`run`] ties a run together from a [`config::Config`]. [`views`] holds
-//! the SQL views that answer users' questions, and `ingestor report` over them.
+//! The pipeline, one folder per stage, in the order data flows:
+//!
+//! - [`input`]: frame lines from a file or a pipe, and decide where reading starts;
+//! - [`scan`]: read each line's envelope and turn it into a row of a batch;
+//! - [`db`]: the contract's schema, migrations, and the writer that commits batches;
+//! - [`follow`]: live following after the backfill, and the `exec()` hand-over to it;
+//! - [`sys`]: memory, signals, locks and failpoints, under everything else.
+//!
+//! At the top: [`cli`] (flags) resolved into a [`config::Config`], which [`run`] ties
+//! together; [`pipeline`] moves batches from the scanning thread to the writing one;
+//! [`report`] is the one logging handle; [`views`] holds the SQL views that answer
+//! users' questions and `ingestor report` over them; [`exit`] maps errors to exit codes.
+//! Each folder's module comment says what it owns and what it may call; nothing
+//! below `run` calls `run`, `cli` or `report`'s callers back.
 
 #[cfg(not(unix))]
 compile_error!("ingestor needs a Unix-like system (Linux or macOS)");
 
-pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod exit;
-pub mod failpoint;
-pub mod handover;
-pub mod json;
-pub mod live;
-pub mod lock;
-pub mod mem;
+pub mod follow;
+pub mod input;
 pub mod pipeline;
-pub mod reader;
 pub mod report;
 pub mod run;
 pub mod scan;
-pub mod signals;
-pub mod source;
+pub mod sys;
 pub mod views;
-pub mod watch;
-pub mod writer;

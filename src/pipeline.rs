@@ -10,11 +10,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use crate::batch::{Batch, Builder, Limits};
 use crate::db;
-use crate::reader::{Framing, LineReader, Next, Source};
+use crate::db::writer::Writer;
+use crate::input::reader::{Framing, LineReader, Next, Source};
 use crate::report::{Progress, Stats};
-use crate::writer::Writer;
+use crate::scan::batch::{Batch, Builder, Limits};
 
 /// Batches alive at once: one being filled, one queued, one being written.
 const IN_FLIGHT: usize = 3;

@@ -198,7 +198,7 @@ pub fn summary_of(stats: &Stats, reach: Reach, peak_rss: u64) -> String {
         stats.lines as f64 / secs,
         mib(stats.bytes) / secs,
         mib(peak_rss),
-        mib(crate::mem::current_rss()),
+        mib(crate::sys::mem::current_rss()),
     );
     out
 }

@@ -10,18 +10,18 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::Connection;
 
-use crate::batch::Builder;
 use crate::config::Config;
 use crate::db;
-use crate::handover::{self, NotExecuted};
-use crate::live::{self, End, LIVE_READ_BUFFER};
-use crate::lock::Locks;
-use crate::mem;
+use crate::follow::handover::{self, NotExecuted};
+use crate::follow::live::{self, End, LIVE_READ_BUFFER};
+use crate::input::reader::{Framing, LineReader, Rewritten};
+use crate::input::source::{self, Input, Start};
 use crate::pipeline::{self, Ending, READ_BUFFER};
-use crate::reader::{Framing, LineReader, Rewritten};
 use crate::report::{self, Log, Reach, Stats};
-use crate::signals;
-use crate::source::{self, Input, Start};
+use crate::scan::batch::Builder;
+use crate::sys::lock::Locks;
+use crate::sys::mem;
+use crate::sys::signals;
 
 pub fn run(config: &Config) -> Result<()> {
     signals::install();

@@ -1,6 +1,6 @@
 //! The contract's edge cases (schema.md, "Settled readings", and issue 14 items 4, 5, 6 and 25),
 //! each through the real binary and compared with the independent oracle in `tests/oracle`,
-//! plus a few checks of the public `ingestor::reader` API.
+//! plus a few checks of the public `ingestor::input::reader` API.
 
 use crate::oracle;
 
@@ -10,7 +10,7 @@ use rusqlite::types::Value;
 
 use crate::oracle::{Expected, Options};
 use crate::util::{Dir, numbers_in};
-use ingestor::reader::{Framing, LONG_LINE_HEAD, Line, LineReader, Rewritten};
+use ingestor::input::reader::{Framing, LONG_LINE_HEAD, Line, LineReader, Rewritten};
 
 const DB: &str = "out.db";
 

@@ -1,6 +1,6 @@
 //! Failure injection: every line lands exactly once whatever happens to the process or the disk.
 //!
-//! 1. Failpoints (`INGESTOR_FAILPOINTS`, see `src/failpoint.rs`): each commit point
+//! 1. Failpoints (`INGESTOR_FAILPOINTS`, see `src/sys/failpoint.rs`): each commit point
 //!    (`before-position`, `before-commit`, `after-commit`) with each action (`kill`: SIGKILL on
 //!    the spot; `error`: an injected I/O error) in three situations: a backfill into a new
 //!    database (built as `DB.building`), a backfill adding to an existing database, and live

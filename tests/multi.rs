@@ -18,10 +18,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ingestor::batch::Builder;
-use ingestor::live::{self, LIVE_READ_BUFFER, Tailed};
-use ingestor::reader::LineReader;
-use ingestor::source::{self, Start};
+use ingestor::follow::live::{self, LIVE_READ_BUFFER, Tailed};
+use ingestor::input::reader::LineReader;
+use ingestor::input::source::{self, Start};
+use ingestor::scan::batch::Builder;
 use rusqlite::types::Value;
 
 use crate::util::{DB, Dir, after_lines, generate, try_counts};
@@ -39,8 +39,8 @@ fn follower() {
     let mut lines = spec.lines();
     let db = lines.next().expect("database path");
     let inputs: Vec<PathBuf> = lines.map(PathBuf::from).collect();
-    ingestor::signals::install();
-    ingestor::mem::pin_mmap_threshold();
+    ingestor::sys::signals::install();
+    ingestor::sys::mem::pin_mmap_threshold();
     // The live process's own settings, as the flags resolve them; a budget the test binary
     // (bigger than ingestor) cannot exceed, so that it never re-executes into itself.
     let first = inputs[0].to_str().expect("utf-8 path");

@@ -4,7 +4,7 @@
 //!
 //! # The oracle
 //!
-//! Nothing here calls `ingestor::scan` or `ingestor::json`. All JSON lexing of
+//! Nothing here calls `ingestor::scan::envelope` or `ingestor::scan::json`. All JSON lexing of
 //! keys, strings (escapes, surrogates, control characters) and scalars
 //! (numbers, `true`/`false`/`null`) is done by `serde_json`'s stream
 //! deserializer; the hand-written part only steps over white space, `{`, `:`,
@@ -38,8 +38,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use ingestor::batch::{Batch, Builder, COLUMNS, Cell};
-use ingestor::reader::Line;
+use ingestor::scan::batch::{Batch, Builder, COLUMNS, Cell};
+use ingestor::input::reader::Line;
 use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
 use serde_json::value::RawValue;
@@ -364,7 +364,7 @@ pub fn run_ingestor(lines: &[&[u8]]) -> Vec<Actual> {
                     raw: batch.text(b.raw.0, b.raw.1).to_vec(),
                 }
             }
-            (1, 0, 0) => Actual::Row(batch.rows[rows].map(|c| match c {
+            (1, 0, 0) => Actual::Row(batch.rows[rows].cells.map(|c| match c {
                 Cell::Null => ActualCell::Null,
                 Cell::Int(v) => ActualCell::Int(v),
                 Cell::Text { start, len } => ActualCell::Text(batch.text(start, len).to_vec()),

@@ -1,8 +1,14 @@
 //! The SQLite side: opening and checking a database, the contract's schema,
-//! mode settings, the index allowlist, and the stored ingest positions.
+//! mode settings, the index allowlist, and the stored ingest positions;
+//! `migrate` upgrades older databases in place, `stmt` binds rows, and
+//! [`writer`] commits batches with their sources' positions.
+//!
+//! May call `scan::batch` (the rows it writes), `views` (created on open),
+//! `report` (progress of long steps) and `sys::failpoint`.
 
 mod migrate;
 mod stmt;
+pub mod writer;
 
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

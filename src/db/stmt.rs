@@ -16,7 +16,7 @@ use std::ptr;
 
 use rusqlite::{Connection, ffi};
 
-use crate::batch::{BadLine, Batch, Cell, Row};
+use crate::scan::batch::{BadLine, Batch, Cell, Row};
 
 /// A prepared statement owned outside rusqlite's cache, tied to its
 /// connection's lifetime so it is always finalized first.

@@ -10,10 +10,10 @@
 use anyhow::Result;
 use rusqlite::Connection;
 
-use crate::batch::Batch;
 use crate::db::{self, RawStmt, SourceRow};
-use crate::failpoint;
 use crate::report::Stats;
+use crate::scan::batch::Batch;
+use crate::sys::failpoint;
 
 pub struct Writer<'c> {
     conn: &'c Connection,

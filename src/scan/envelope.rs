@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
-use crate::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
+use crate::scan::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
 
 /// Top-level keys that have their own column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 
 use crate::db::SourceRow;
-use crate::source;
+use crate::input::source;
 
 /// How often the path is looked up.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);

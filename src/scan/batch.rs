@@ -7,9 +7,9 @@
 
 use std::io::Write;
 
-use crate::json;
-use crate::reader::{LONG_LINE_HEAD, Line, TAIL_KEEP};
-use crate::scan::{Envelope, Key, MetaKey, MetaScanner, Token};
+use crate::input::reader::{LONG_LINE_HEAD, Line, TAIL_KEEP};
+use crate::scan::envelope::{Envelope, Key, MetaKey, MetaScanner, Token};
+use crate::scan::json;
 
 /// Columns of `sse_lines` after `id`, in the contract's physical order.
 pub const COLUMNS: [&str; 13] = [
@@ -168,7 +168,7 @@ impl Builder {
     }
 
     fn push_text(&mut self, batch: &mut Batch, line: &[u8], offset: u64) {
-        if crate::scan::is_blank(line) {
+        if crate::scan::envelope::is_blank(line) {
             batch.blank += 1;
             return;
         }

@@ -110,7 +110,7 @@ pub struct LineReader<R> {
     /// are read (see [`LineReader::expect_head`]); empty once checked.
     head: Vec<u8>,
     long: LongLine,
-    /// Whether a stop was requested; [`crate::signals::stop_requested`]
+    /// Whether a stop was requested; [`crate::sys::signals::stop_requested`]
     /// outside unit tests.
     stop: fn() -> bool,
 }
@@ -166,7 +166,7 @@ impl LongLine {
         let room = LONG_LINE_HEAD.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.len += bytes.len() as u64;
-        self.blank = self.blank && crate::scan::is_blank(bytes);
+        self.blank = self.blank && crate::scan::envelope::is_blank(bytes);
         if let Some(&last) = bytes.last() {
             self.ends_in_cr = last == b'\r';
         }
@@ -208,7 +208,7 @@ impl<R> LineReader<R> {
             bom_pending: offset == 0,
             head: Vec::new(),
             long: LongLine::default(),
-            stop: crate::signals::stop_requested,
+            stop: crate::sys::signals::stop_requested,
         }
     }
 
@@ -294,7 +294,7 @@ impl<R> LineReader<R> {
             bytes = rest;
         }
         if bytes.len() > self.max_line {
-            if crate::scan::is_blank(bytes) {
+            if crate::scan::envelope::is_blank(bytes) {
                 return Line::Text {
                     bytes: &bytes[..0],
                     offset,

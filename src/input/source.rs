@@ -18,7 +18,7 @@ use rusqlite::Connection;
 
 use crate::db::{self, SourceRow};
 use crate::exit::UsageError;
-use crate::reader::{Pulled, Source};
+use crate::input::reader::{Pulled, Source};
 
 /// How many of a file's first bytes identify it.
 pub const HEAD_LEN: usize = 64;
@@ -81,7 +81,7 @@ impl Stdin {
     fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
         let started = Instant::now();
         loop {
-            if crate::signals::stop_requested() {
+            if crate::sys::signals::stop_requested() {
                 return Ok(Pulled::Interrupted);
             }
             let slice = match self.wait {
@@ -464,7 +464,7 @@ pub fn cut_before(
 pub fn wait_for(path: &Path, log: &dyn Fn(&str)) -> bool {
     let mut told = false;
     while !path.exists() {
-        if crate::signals::stop_requested() {
+        if crate::sys::signals::stop_requested() {
             return false;
         }
         if !told {

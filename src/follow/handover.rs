@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::anyhow;
 
 use crate::config::Config;
-use crate::signals;
+use crate::sys::signals;
 
 /// Why the hand-over did not happen.
 pub enum NotExecuted {
@@ -29,7 +29,7 @@ pub fn exec_live(config: &Config, offset: Option<u64>) -> NotExecuted {
         signals::unblock();
         return NotExecuted::Stopped;
     }
-    if let Err(e) = crate::failpoint::hit("before-exec") {
+    if let Err(e) = crate::sys::failpoint::hit("before-exec") {
         signals::unblock();
         return NotExecuted::Failed(anyhow!(e.to_string()));
     }

@@ -20,18 +20,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-use crate::batch::{Batch, Builder, Limits};
+use crate::db;
+use crate::db::writer::Writer;
 use crate::db::{FileIdentity, SourceRow};
+use crate::follow::watch::{Event, LOOK_EVERY, Watch};
+use crate::input::reader::{Framing, LineReader, Next, Rewritten};
+use crate::input::source::{self, Input};
 use crate::pipeline::seal;
-use crate::reader::{Framing, LineReader, Next, Rewritten};
 use crate::report::Stats;
-use crate::signals;
-use crate::source::{self, Input};
-use crate::watch::{Event, LOOK_EVERY, Watch};
-use crate::writer::Writer;
-use crate::{db, mem};
+use crate::scan::batch::{Batch, Builder, Limits};
+use crate::sys::mem;
+use crate::sys::signals;
 
-pub use crate::writer::Position;
+pub use crate::db::writer::Position;
 
 /// Small batches: their arena is most of live mode's own memory.
 const LIVE_LIMITS: Limits = Limits {
@@ -99,7 +100,7 @@ pub struct Tailed {
 impl Tailed {
     /// Follows `reader`, positioned in source `source_id`. `path` is the file
     /// it was opened at, watched for rotation and truncation (see
-    /// [`crate::watch`]); `None` for standard input, which can only be
+    /// [`crate::follow::watch`]); `None` for standard input, which can only be
     /// followed alone.
     pub fn new(reader: LineReader<Input>, source_id: i64, path: Option<PathBuf>) -> Tailed {
         Tailed {
@@ -127,7 +128,7 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// Follows `sources` until the pipe closes, a stop signal, or (files) the
 /// budget needs a fresh process. `conn` must already be in live settings.
 /// Each followed file's path is watched for rotation and truncation (see
-/// [`crate::watch`]).
+/// [`crate::follow::watch`]).
 pub fn follow(
     conn: &Connection,
     sources: Vec<Tailed>,
