@@ -83,7 +83,11 @@ pub struct Args {
     /// Keep following the input after its end: historical mode catches up,
     /// then the process re-executes itself in live mode (small memory, WAL,
     /// each new line committed within a fraction of a second). Standard input
-    /// is always followed until it closes, switching to live when it idles.
+    /// is always followed until it closes, switching to live once caught up
+    /// (see --idle-secs). To follow a file through a pipe, send it whole:
+    /// `tail -n +1 -F FILE | ingestor` (plain `tail -F` sends only its last 10
+    /// lines); better, `--input FILE --follow` resumes exactly where it
+    /// stopped, follows rotation and can re-execute into live mode.
     #[arg(long)]
     pub follow: bool,
 
@@ -133,12 +137,13 @@ pub struct Args {
     )]
     pub rss_budget_mb: String,
 
-    /// Seconds without data on standard input before switching to live mode
-    /// (0.01 to 86400).
+    /// Seconds standard input must have waited for data, within twice that
+    /// time, for its historical phase to end (caught up: a steady trickle
+    /// switches to live mode as soon as a silence does) (0.01 to 86400).
     #[arg(
         long,
         value_name = "SECS",
-        default_value = "3",
+        default_value = "0.25",
         allow_negative_numbers = true
     )]
     pub idle_secs: String,

@@ -79,8 +79,8 @@ pub const RSS_BUDGET_MIB: Bounds<u64> = Bounds {
 /// margin for the read buffer and the allocator.
 pub const LIVE_OWN_MIB: u64 = 6;
 
-/// Finite, and long enough not to end a backfill between two writes of a
-/// busy pipe.
+/// Finite; short enough by default (0.25 s) that a line read while the
+/// producer is the slower side is visible well within a second.
 pub const IDLE_SECS: Bounds<f64> = Bounds {
     flag: "--idle-secs",
     min: 0.01,
@@ -144,7 +144,8 @@ pub struct Config {
     pub live: Tuning,
     /// In bytes (the flag is in MiB).
     pub rss_budget: u64,
-    /// Standard input idle time that ends the historical phase.
+    /// Time waited for input (within twice as long) that ends a pipe's
+    /// historical phase: see `input::source::CatchUp`.
     pub idle: Duration,
     /// The flag as given, forwarded on re-exec.
     pub max_line_flag: Option<usize>,
@@ -440,7 +441,7 @@ mod tests {
         assert_eq!(c.batch_rows, 100_000);
         assert_eq!(c.live.cache_mb, 2);
         assert_eq!(c.rss_budget, 12 << 20);
-        assert_eq!(c.idle, Duration::from_secs(3));
+        assert_eq!(c.idle, Duration::from_millis(250));
         assert_eq!((c.max_line, c.max_line_flag), (SQLITE_MAX_VALUE, None));
     }
 

@@ -26,5 +26,6 @@ mod historical;
 mod input;
 mod live;
 mod multi;
+mod pipe;
 mod sources;
 mod views;

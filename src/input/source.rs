@@ -46,24 +46,62 @@ impl Input {
         matches!(self, Input::Stdin(s) if s.closed)
     }
 
+    /// Makes a pipe report [`Pulled::Quiet`] once caught up (see [`CatchUp`]);
+    /// `None`: wait for input forever.
     pub fn set_wait(&mut self, wait: Option<Duration>) {
         if let Input::Stdin(s) = self {
-            s.wait = wait;
+            s.catch_up = wait.map(CatchUp::new);
         }
     }
 }
 
 /// Standard input, read straight from file descriptor 0 once it is known to
-/// be readable: a quiet pipe (a `tail -F` waiting for its file) is then
-/// noticed ([`Pulled::Quiet`] after `wait`), and a stop request ends the wait
-/// ([`Pulled::Interrupted`]).
+/// be readable: a caught-up pipe is then noticed ([`Pulled::Quiet`], see
+/// [`CatchUp`]), and a stop request ends the wait ([`Pulled::Interrupted`]).
 ///
 /// Never through `std::io::stdin()`: its buffer would take more than was
 /// asked for and keep the rest where the readiness wait cannot see it, so
 /// lines would sit there until the writer wrote again.
 pub struct Stdin {
-    wait: Option<Duration>,
+    catch_up: Option<CatchUp>,
     closed: bool,
+}
+
+/// When a pipe counts as caught up: its reader has spent `wait` waiting for
+/// input within the last `2 × wait`, so the producer, not ingestion, sets the
+/// pace. Waiting is counted across reads, not only as one unbroken silence,
+/// so a producer that writes a line every few milliseconds is caught up too
+/// (one silence of `wait` would never come), while a backlog poured in faster
+/// than it is ingested (`cat big.jsonl |`) never is: the reader then waits on
+/// the writer's thread, not on the pipe.
+struct CatchUp {
+    wait: Duration,
+    window: Instant,
+    waited: Duration,
+}
+
+impl CatchUp {
+    fn new(wait: Duration) -> CatchUp {
+        CatchUp {
+            wait,
+            window: Instant::now(),
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// Starts a new window once the current one is `2 × wait` old, or has
+    /// been reported caught up (else the next read would not wait at all).
+    fn roll(&mut self) {
+        if self.left().is_zero() || self.window.elapsed() >= 2 * self.wait {
+            self.window = Instant::now();
+            self.waited = Duration::ZERO;
+        }
+    }
+
+    /// How long the next wait may last before the pipe counts as caught up.
+    fn left(&self) -> Duration {
+        self.wait.saturating_sub(self.waited)
+    }
 }
 
 /// How often a waiting read looks at the stop flag. A signal interrupts the
@@ -73,26 +111,33 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 impl Stdin {
     fn new() -> Stdin {
         Stdin {
-            wait: None,
+            catch_up: None,
             closed: false,
         }
     }
 
     fn pull(&mut self, buf: &mut [u8]) -> io::Result<Pulled> {
-        let started = Instant::now();
+        if let Some(c) = &mut self.catch_up {
+            c.roll();
+        }
         loop {
             if crate::sys::signals::stop_requested() {
                 return Ok(Pulled::Interrupted);
             }
-            let slice = match self.wait {
-                Some(w) => w.saturating_sub(started.elapsed()).min(POLL_SLICE),
+            let slice = match &self.catch_up {
+                Some(c) => c.left().min(POLL_SLICE),
                 None => POLL_SLICE,
             };
-            match readiness::wait(libc::STDIN_FILENO, slice)? {
+            let waiting = Instant::now();
+            let ready = readiness::wait(libc::STDIN_FILENO, slice)?;
+            if let Some(c) = &mut self.catch_up {
+                c.waited += waiting.elapsed();
+            }
+            match ready {
                 readiness::Ready::Readable => {}
                 readiness::Ready::Interrupted => return Ok(Pulled::Interrupted),
                 readiness::Ready::TimedOut => {
-                    if self.wait.is_some_and(|w| started.elapsed() >= w) {
+                    if self.catch_up.as_ref().is_some_and(|c| c.left().is_zero()) {
                         return Ok(Pulled::Quiet);
                     }
                     continue;
