@@ -2,7 +2,8 @@
 # scripts/pipe_bench.sh FILE [ROUNDS] [BIN]: a large backlog through a pipe against the same
 # file given with --input, both into a new database, alternated ROUNDS times (default 5).
 # Prints each wall time, the medians and their ratio (the pipe should be within 10%), and
-# checks that both databases hold the same number of rows.
+# checks that both databases hold the same number of rows and that the pipe stayed in its
+# historical phase to its end.
 #
 #   target/release/sse-gen --seed 1 --bytes 1G --out big.jsonl && scripts/pipe_bench.sh big.jsonl
 #
@@ -16,14 +17,19 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # Wall seconds of the command line "$@" (bash's `time` covers a whole pipeline).
-secs() { { TIMEFORMAT=%R; time bash -c "$1" >/dev/null 2>&1; } 2>&1; }
+secs() { { TIMEFORMAT=%R; time bash -c "$1" >/dev/null; } 2>&1; }
 
 cat "$file" >/dev/null # into the page cache for both
-: >pipe.times; : >file.times
+: >pipe.times; : >file.times; switched=0
 echo "$(basename "$file"): $(du -h "$file" | cut -f1), $(wc -l <"$file") lines; $rounds rounds"
 for r in $(seq "$rounds"); do
     rm -f pipe.db* file.db*
-    tp=$(secs "cat '$file' | '$bin' --db pipe.db -q")
+    tp=$(secs "cat '$file' | '$bin' --db pipe.db 2>pipe.err")
+    if grep -q "live on standard input" pipe.err; then
+        echo "  round $r: the pipe switched to live mode before its end:" >&2
+        tr '\r' '\n' <pipe.err | grep "ingestor:" >&2
+        switched=1
+    fi
     tf=$(secs "'$bin' --input '$file' --db file.db -q")
     echo "  round $r: cat | ingestor $tp s, --input $tf s"
     echo "$tp" >>pipe.times; echo "$tf" >>file.times
@@ -34,3 +40,4 @@ mp=$(median <pipe.times); mf=$(median <file.times)
 echo "median: cat | ingestor $mp s, --input $mf s, ratio $(awk -v a="$mp" -v b="$mf" 'BEGIN { printf "%.3f", a / b }')"
 echo "rows: pipe $rp, file $rf"
 [ "$rp" = "$rf" ] || { echo "row counts differ" >&2; exit 1; }
+[ "$switched" = 0 ] || { echo "the pipe left its historical phase early in some rounds" >&2; exit 1; }

@@ -15,7 +15,7 @@ use crate::db;
 use crate::follow::handover::{self, NotExecuted};
 use crate::follow::live::{self, End, LIVE_READ_BUFFER};
 use crate::input::reader::{Framing, LineReader, Rewritten};
-use crate::input::source::{self, Input, Start};
+use crate::input::source::{self, CatchUp, Input, Start};
 use crate::pipeline::{self, Ending, READ_BUFFER};
 use crate::report::{self, Log, Reach, Stats};
 use crate::scan::batch::Builder;
@@ -356,7 +356,7 @@ fn backfill(
         }
         let is_pipe = matches!(opened.input, Input::Stdin(_));
         if is_pipe {
-            opened.input.set_wait(Some(config.idle));
+            opened.input.set_catch_up(Some(CatchUp::phase(config.idle)));
         }
         // A followed file's last line may be half-written; a pipe's is complete
         // when the pipe closes (an idle pipe ends the phase without framing it).

@@ -25,7 +25,7 @@ use crate::db::writer::Writer;
 use crate::db::{FileIdentity, SourceRow};
 use crate::follow::watch::{Event, LOOK_EVERY, Watch};
 use crate::input::reader::{Framing, LineReader, Next, Rewritten};
-use crate::input::source::{self, Input};
+use crate::input::source::{self, CatchUp, Input};
 use crate::pipeline::seal;
 use crate::report::Stats;
 use crate::scan::batch::{Batch, Builder, Limits};
@@ -159,7 +159,7 @@ pub fn follow(
         let mut reader = s.reader;
         let mut watch = None;
         if let Some(r) = reader.as_mut() {
-            r.get_mut().set_wait(Some(POLL));
+            r.get_mut().set_catch_up(Some(CatchUp::poll(POLL)));
             if let (Some(path), Input::File(f)) = (s.path.as_deref(), r.get_ref()) {
                 watch = Some(Watch::new(path, f)?);
             }

@@ -46,11 +46,11 @@ impl Input {
         matches!(self, Input::Stdin(s) if s.closed)
     }
 
-    /// Makes a pipe report [`Pulled::Quiet`] once caught up (see [`CatchUp`]);
-    /// `None`: wait for input forever.
-    pub fn set_wait(&mut self, wait: Option<Duration>) {
+    /// Makes a pipe report [`Pulled::Quiet`] once caught up; `None`: wait
+    /// for input forever.
+    pub fn set_catch_up(&mut self, catch_up: Option<CatchUp>) {
         if let Input::Stdin(s) = self {
-            s.catch_up = wait.map(CatchUp::new);
+            s.catch_up = catch_up;
         }
     }
 }
@@ -72,35 +72,80 @@ pub struct Stdin {
 /// pace. Waiting is counted across reads, not only as one unbroken silence,
 /// so a producer that writes a line every few milliseconds is caught up too
 /// (one silence of `wait` would never come), while a backlog poured in faster
-/// than it is ingested (`cat big.jsonl |`) never is: the reader then waits on
-/// the writer's thread, not on the pipe.
-struct CatchUp {
+/// than it is ingested (`cat big.jsonl |`) is not: the reader then waits on
+/// the writing thread, not on the pipe.
+///
+/// A backlog producer can still pause: descheduled on a busy machine, it
+/// left a reader waiting for a quarter of a second in a measured run, which
+/// then followed the remaining 90% of a 1 GB file in live mode at a third of
+/// the speed. So, for the end of a historical phase ([`CatchUp::phase`]), a
+/// pipe that delivered [`BACKLOG_RATE`] or more in a window is not caught up
+/// until [`BACKLOG_HOLD`] after it: no agent's stream comes near that rate.
+pub struct CatchUp {
     wait: Duration,
+    hold: Duration,
     window: Instant,
     waited: Duration,
+    bytes: u64,
+    /// When the last window that delivered a backlog ended.
+    poured: Option<Instant>,
 }
 
+/// Input rate that marks a backlog being poured rather than a live stream.
+pub const BACKLOG_RATE: u64 = 16 << 20;
+
+/// How long after a backlog a pipe cannot count as caught up.
+pub const BACKLOG_HOLD: Duration = Duration::from_secs(2);
+
 impl CatchUp {
-    fn new(wait: Duration) -> CatchUp {
+    /// For the end of a historical phase: caught up after `wait`, and not
+    /// within [`BACKLOG_HOLD`] of a backlog.
+    pub fn phase(wait: Duration) -> CatchUp {
+        CatchUp::new(wait, BACKLOG_HOLD)
+    }
+
+    /// For live mode, where being caught up means committing now: after
+    /// `wait`, whatever came before.
+    pub fn poll(wait: Duration) -> CatchUp {
+        CatchUp::new(wait, Duration::ZERO)
+    }
+
+    fn new(wait: Duration, hold: Duration) -> CatchUp {
         CatchUp {
             wait,
+            hold,
             window: Instant::now(),
             waited: Duration::ZERO,
+            bytes: 0,
+            poured: None,
         }
     }
 
     /// Starts a new window once the current one is `2 × wait` old, or has
     /// been reported caught up (else the next read would not wait at all).
     fn roll(&mut self) {
-        if self.left().is_zero() || self.window.elapsed() >= 2 * self.wait {
+        let age = self.window.elapsed();
+        if self.left().is_zero() || age >= 2 * self.wait {
+            if self.bytes as f64 >= BACKLOG_RATE as f64 * age.as_secs_f64() {
+                self.poured = Some(Instant::now());
+            }
             self.window = Instant::now();
             self.waited = Duration::ZERO;
+            self.bytes = 0;
         }
     }
 
     /// How long the next wait may last before the pipe counts as caught up.
     fn left(&self) -> Duration {
         self.wait.saturating_sub(self.waited)
+    }
+
+    /// Whether the pipe has waited long enough, and not just after a backlog.
+    fn caught_up(&self) -> bool {
+        let age = self.window.elapsed().as_secs_f64();
+        self.left().is_zero()
+            && self.poured.is_none_or(|t| t.elapsed() >= self.hold)
+            && (self.hold.is_zero() || (self.bytes as f64) < BACKLOG_RATE as f64 * age)
     }
 }
 
@@ -124,9 +169,10 @@ impl Stdin {
             if crate::sys::signals::stop_requested() {
                 return Ok(Pulled::Interrupted);
             }
+            // Past `wait` but held after a backlog: look again every slice.
             let slice = match &self.catch_up {
-                Some(c) => c.left().min(POLL_SLICE),
-                None => POLL_SLICE,
+                Some(c) if !c.left().is_zero() => c.left().min(POLL_SLICE),
+                _ => POLL_SLICE,
             };
             let waiting = Instant::now();
             let ready = readiness::wait(libc::STDIN_FILENO, slice)?;
@@ -137,7 +183,7 @@ impl Stdin {
                 readiness::Ready::Readable => {}
                 readiness::Ready::Interrupted => return Ok(Pulled::Interrupted),
                 readiness::Ready::TimedOut => {
-                    if self.catch_up.as_ref().is_some_and(|c| c.left().is_zero()) {
+                    if self.catch_up.as_ref().is_some_and(CatchUp::caught_up) {
                         return Ok(Pulled::Quiet);
                     }
                     continue;
@@ -149,6 +195,9 @@ impl Stdin {
             let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
             if let Ok(n) = usize::try_from(n) {
                 self.closed |= n == 0;
+                if let Some(c) = &mut self.catch_up {
+                    c.bytes += n as u64;
+                }
                 return Ok(Pulled::Bytes(n));
             }
             let err = io::Error::last_os_error();
