@@ -26,7 +26,8 @@ trap 'rm -rf "$work"' EXIT
 "$gen" --seed 11 --lines "$lines" --out "$work/a.jsonl"
 "$gen" --seed 12 --lines "$more" --out "$work/b.jsonl"
 cat "$work/a.jsonl" "$work/b.jsonl" >"$work/all.jsonl"
-# The idle gap (5 s) is longer than the default --idle-secs (3 s).
+# The gap (5 s) is longer than a pipe takes to count as caught up after a backlog (2 s after
+# it, then --idle-secs of waiting; see `CatchUp` in src/input/source.rs).
 (cat "$work/a.jsonl"; sleep 5; cat "$work/b.jsonl") | "$ing" --db "$work/x.db" 2>"$work/err" &
 pid=$!
 ipid=
