@@ -72,11 +72,11 @@ fn main() -> anyhow::Result<()> {
     for suffix in ["", "-journal", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
     }
-    let config = ingestor::config::Config::from_args(clap::Parser::parse_from([
-        "ingestor", "--db", "unused",
-    ]))
-    .expect("the default flags are valid");
-    let conn = db::open(&db_path, &config.new_db, &config.log())?;
+    let args: ingestor::cli::Args = clap::Parser::parse_from(["ingestor", "--db", "unused"]);
+    let log = ingestor::report::Log::new(args.quiet, args.log_format);
+    let config =
+        ingestor::config::Config::from_args(args, log).expect("the default flags are valid");
+    let conn = db::open(&db_path, &config.new_db, &config.log)?;
     conn.execute_batch(&load_sql)?;
     let started = Instant::now();
     {

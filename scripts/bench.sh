@@ -335,7 +335,7 @@ if ((skip_huge)); then HUGE_WHY="--skip-huge"; fi
 
 # parse_summary FILE: "load index rss" from ingestor's summary line on stderr.
 parse_summary() {
-    grep '^ingestor: ' "$1" | tail -n 1 |
+    grep -E '^[0-9T:-]+Z INFO ' "$1" | tail -n 1 |
         sed -nE 's/.*\(load ([0-9.]+) s, indexes ([0-9.]+) s\).*peak RSS ([0-9.]+) MB.*/\1 \2 \3/p'
 }
 
@@ -388,7 +388,7 @@ for ((r = 1; r <= runs; r++)); do
         die "ingestor $R_STATUS"
     fi
     IWALL+=("$R_SECS") IRSS_EXT+=("$R_RSS")
-    ISUMMARY=$(grep '^ingestor: ' "$LOGS/ingestor-$r.err" | tail -n 1 || true)
+    ISUMMARY=$(grep -E '^[0-9T:-]+Z INFO ' "$LOGS/ingestor-$r.err" | tail -n 1 || true)
     read -r l i m <<<"$(parse_summary "$LOGS/ingestor-$r.err")" || true
     if isnum "${l-}" && isnum "${i-}"; then
         ILOAD+=("$l") IINDEX+=("$i") IRSS+=("${m-n/a}")

@@ -216,15 +216,15 @@ check_all() {
     fi
 }
 
-# expect_error RC STDERR_FILE WHAT: exit 1 and exactly one `ingestor: ...` line.
+# expect_error RC STDERR_FILE WHAT: exit 1 and exactly one `TIMESTAMP ERROR ...` line.
 expect_error() {
     local rc=$1 err=$2 what=$3 n
     n=$(wc -l <"$err")
     say "$what: exit status $rc; stderr ($n line(s)):"
     sed 's/^/    /' "$err"
     ((rc == 1)) || fail "$what: exit status $rc, expected 1"
-    if ((n != 1)) || ! grep -q '^ingestor: ' "$err"; then
-        fail "$what: expected one 'ingestor: ...' line"
+    if ((n != 1)) || ! grep -qE '^[0-9T:-]+Z ERROR ' "$err"; then
+        fail "$what: expected one 'TIMESTAMP ERROR ...' line"
     fi
     ! grep -q 'panicked' "$err" || fail "$what: panic"
 }

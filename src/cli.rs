@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::report::Format;
 use crate::views::report::{By, Product};
 
 const EXAMPLES: &str = "\
@@ -151,6 +152,15 @@ pub struct Args {
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// How log lines are written on stderr. `text`: on a terminal `ingestor: message` (with
+    /// progress bars); otherwise, as in a service's log, `2026-11-29T18:40:02Z INFO message`,
+    /// one line each (UTC; levels INFO, WARN, ERROR). `json`: one object per line with `ts`,
+    /// `level`, `msg` and a message's counts as numbers (`lines`, `lag_bytes`, `rss_bytes`).
+    /// In live mode a heartbeat line (`live: N lines in 60 s, lag 0 B, rss 6.1 MiB`) comes at
+    /// most once a minute, and only when lines, the lag or the RSS changed.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
+    pub log_format: Format,
 
     /// Lines longer than this go to bad_lines with their first MiB (testing aid;
     /// the default is what one SQLite value can hold). In bytes (2 to 998951424).

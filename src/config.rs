@@ -6,7 +6,6 @@
 //! [`UsageError`] (exit status 2) of one line, before anything is opened.
 
 use std::fmt::Display;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use crate::cli::{Args, ReportArgs};
 use crate::db::{Journal, Synchronous, Tuning};
 use crate::exit::UsageError;
+use crate::report::Log;
 use crate::views::report;
 
 /// SQLite's default SQLITE_MAX_LENGTH bounds one value *and* one row record;
@@ -134,8 +134,8 @@ pub struct Config {
     /// Lines per transaction in the backfill.
     pub batch_rows: u64,
     pub max_line: usize,
-    pub progress: bool,
-    pub quiet: bool,
+    /// Where messages go, as `--quiet` and `--log-format` ask.
+    pub log: Log,
     pub follow: bool,
     pub start_offset: Option<u64>,
     pub start_at_end: bool,
@@ -152,13 +152,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// The logging handle these settings ask for.
-    pub fn log(&self) -> crate::report::Log {
-        crate::report::Log::new(self.quiet, self.progress)
-    }
     /// Resolves and checks the flags; refuses a value out of its range or a
-    /// combination that cannot work, naming the flag.
-    pub fn from_args(args: Args) -> Result<Config, UsageError> {
+    /// combination that cannot work, naming the flag. `log` is the handle
+    /// `main` made from `--quiet` and `--log-format` (it reports errors in
+    /// these very flags too).
+    pub fn from_args(args: Args, log: Log) -> Result<Config, UsageError> {
         let inputs = resolve_inputs(args.input)?;
         let historical_cache_mib = HISTORICAL_CACHE_MIB.parse(&args.historical_cache_mb)?;
         let batch_rows = BATCH_ROWS.parse(&args.batch_rows)?;
@@ -232,8 +230,7 @@ impl Config {
             },
             batch_rows,
             max_line: max_line_flag.unwrap_or(SQLITE_MAX_VALUE),
-            progress: !args.quiet && std::io::stderr().is_terminal(),
-            quiet: args.quiet,
+            log,
             follow: args.follow,
             start_offset,
             start_at_end: args.start_at_end,
@@ -352,7 +349,12 @@ mod tests {
     fn config(flags: &[&str]) -> Result<Config, UsageError> {
         let argv = ["ingestor", "--input", "in.jsonl", "--db", "out.db"];
         let args = Args::try_parse_from(argv.iter().chain(flags)).expect("clap accepts");
-        Config::from_args(args)
+        resolve(args)
+    }
+
+    fn resolve(args: Args) -> Result<Config, UsageError> {
+        let log = Log::new(args.quiet, args.log_format);
+        Config::from_args(args, log)
     }
 
     /// The help of `flag`, as `--help` shows it.
@@ -393,7 +395,7 @@ mod tests {
         let numeric = Args::command()
             .get_arguments()
             .filter(|a| a.get_action().takes_values())
-            .filter(|a| !matches!(a.get_id().as_str(), "input" | "db"))
+            .filter(|a| !matches!(a.get_id().as_str(), "input" | "db" | "log_format"))
             .count();
         assert_eq!(numeric, 7, "a numeric flag without Bounds");
     }
@@ -504,7 +506,7 @@ mod tests {
                 let argv = ["ingestor", "--db", "out.db"];
                 let args = Args::try_parse_from(argv.iter().chain(input).chain(flags))
                     .expect("clap accepts");
-                let err = Config::from_args(args).expect_err("no file").to_string();
+                let err = resolve(args).expect_err("no file").to_string();
                 assert!(err.contains(named) && err.contains("--input"), "{err}");
             }
         }

@@ -3,6 +3,7 @@ use clap::Parser;
 use ingestor::cli::{Args, Command};
 use ingestor::config::{self, Config};
 use ingestor::exit::ExitCode;
+use ingestor::report::Log;
 
 /// Exit codes: 0 done, 1 the run failed (input, database, disk), 2 bad usage.
 fn main() -> std::process::ExitCode {
@@ -20,18 +21,20 @@ fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
+    // The one logging handle, made before anything can fail.
+    let log = Log::new(args.quiet, args.log_format);
     let ran = match args.command {
         Some(Command::Report(report)) => config::report_query(report)
             .map_err(anyhow::Error::from)
             .and_then(|q| ingestor::views::report::run(&q)),
-        None => Config::from_args(args)
+        None => Config::from_args(args, log)
             .map_err(anyhow::Error::from)
             .and_then(|config| ingestor::run::run(&config)),
     };
     match ran {
         Ok(()) => ExitCode::Success.into(),
         Err(e) => {
-            eprintln!("ingestor: {e:#}");
+            log.error(format_args!("{e:#}"));
             ExitCode::of_error(&e).into()
         }
     }

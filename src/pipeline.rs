@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use crate::db;
 use crate::db::writer::Writer;
-use crate::input::reader::{Framing, LineReader, Next, Source};
+use crate::input::reader::{Framing, LineReader, Next, ReadError, Source};
 use crate::report::{Progress, Stats};
 use crate::scan::batch::{Batch, Builder, Limits};
 
@@ -27,7 +27,7 @@ pub const BATCH_LIMITS: Limits = Limits {
     arena_bytes: 4 << 20,
 };
 
-type Filled = std::io::Result<Batch>;
+type Filled = std::result::Result<Batch, ReadError>;
 
 /// Why the backfill stopped reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ fn write_all(
         if let Some(database) = database {
             database.check()?;
         }
-        writer.commit()
+        Ok(writer.commit()?)
     };
     for filled in full.iter() {
         let mut batch = filled.context("cannot read the input")?;

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db;
 use crate::follow::handover::{self, NotExecuted};
 use crate::follow::live::{self, End, LIVE_READ_BUFFER};
-use crate::input::reader::{Framing, LineReader, Rewritten};
+use crate::input::reader::{Framing, LineReader, ReadError};
 use crate::input::source::{self, CatchUp, Input, Start};
 use crate::pipeline::{self, Ending, READ_BUFFER};
 use crate::report::{self, Log, Reach, Stats};
@@ -34,27 +34,28 @@ pub fn run(config: &Config) -> Result<()> {
         match run_once(config) {
             Err(e) if attempts < 3 && rewritten(&e) => {
                 attempts += 1;
-                config.log().info(format_args!("{e:#}; starting over"));
+                config.log.warn(format_args!("{e:#}; starting over"));
             }
             done => return done,
         }
     }
 }
 
+/// Whether a backfill failed because its input was cut while it was being
+/// opened. `run` is where the library's typed errors meet `anyhow`: the
+/// reader's [`ReadError`] comes back here under the context added on the way.
 fn rewritten(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<std::io::Error>())
-        .any(Rewritten::is)
+    matches!(e.downcast_ref::<ReadError>(), Some(ReadError::Rewritten))
 }
 
 fn run_once(config: &Config) -> Result<()> {
-    let log = config.log();
-    let Some(inputs) = open_inputs(config, &log)? else {
+    let log = &config.log;
+    let Some(inputs) = open_inputs(config, log)? else {
         return Ok(());
     };
     let starts = starts(config)?;
     let mode = file_mode(&config.inputs, None)?;
-    let Some(locks) = claim(config, &log, mode)? else {
+    let Some(locks) = claim(config, log, mode)? else {
         return Ok(());
     };
     if config.live_only {
@@ -70,7 +71,7 @@ fn run_once(config: &Config) -> Result<()> {
     // Deciding which, and building, happen under the creation lock: two
     // processes finding no database must not both build one.
     let creating = config.from_scratch || !config.db.exists();
-    if creating && !wait_for_creation(config, &locks, &log)? {
+    if creating && !wait_for_creation(config, &locks, log)? {
         return Ok(());
     }
     let fresh = config.from_scratch || !config.db.exists();
@@ -101,8 +102,8 @@ fn run_once(config: &Config) -> Result<()> {
         path: fresh.then(|| build_path.clone()),
     };
     let conn = match created {
-        Some(id) => db::open_created(&build_path, tuning, id, &log)?,
-        None => db::open(&build_path, tuning, &log)?,
+        Some(id) => db::open_created(&build_path, tuning, id, log)?,
+        None => db::open(&build_path, tuning, log)?,
     };
     let Backfilled {
         mut stats,
@@ -110,7 +111,7 @@ fn run_once(config: &Config) -> Result<()> {
         reach,
         pipe,
         offsets,
-    } = backfill(config, &log, &conn, inputs, starts, fresh)?;
+    } = backfill(config, log, &conn, inputs, starts, fresh)?;
 
     // A stop request wants a quick exit; the indexes are built at the end
     // of the next run that completes (or when live mode starts).
@@ -154,7 +155,7 @@ fn run_once(config: &Config) -> Result<()> {
         let dir = config.db.parent().filter(|d| !d.as_os_str().is_empty());
         let _ = sync_file(dir.unwrap_or(Path::new(".")));
         to_live
-            .then(|| db::open(&config.db, &config.live, &log))
+            .then(|| db::open(&config.db, &config.live, log))
             .transpose()?
     } else if to_live {
         Some(conn)
@@ -178,12 +179,13 @@ fn open_inputs(config: &Config, log: &Log) -> Result<Option<Vec<source::Unresolv
     let mut inputs = Vec::with_capacity(config.inputs.len());
     for path in &config.inputs {
         loop {
-            if config.follow && !source::wait_for(path, &|msg| log.info(msg)) {
+            if config.follow && !source::wait_for(path, log) {
                 return Ok(None);
             }
             match source::open_input(Some(path)) {
-                // Rotated away (deleted, not yet re-created) since it was seen.
-                Err(e) if config.follow && not_found(&e) => continue,
+                // Rotated away (deleted, not yet re-created) since it was
+                // seen: wait for it again.
+                Err(_) if config.follow && !path.exists() => continue,
                 opened => {
                     inputs.push(opened?);
                     break;
@@ -192,12 +194,6 @@ fn open_inputs(config: &Config, log: &Log) -> Result<Option<Vec<source::Unresolv
         }
     }
     Ok(Some(inputs))
-}
-
-fn not_found(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::NotFound)
 }
 
 /// Where each input starts (flags that name an offset apply to one input).
@@ -464,15 +460,15 @@ fn switch(
     offsets: &[u64],
     stats: &Stats,
 ) -> Result<()> {
-    let log = config.log();
+    let log = &config.log;
     let summary = report::summary(stats, mem::peak_rss());
     let Some((source_id, mut reader)) = pipe else {
         let list: Vec<String> = offsets.iter().map(u64::to_string).collect();
         let s = if list.len() == 1 { "" } else { "s" };
-        log.info(format_args!(
-            "{summary}; live from offset{s} {}",
-            list.join(", ")
-        ));
+        log.info_with(
+            format_args!("{summary}; live from offset{s} {}", list.join(", ")),
+            &stats_fields(stats),
+        );
         close(conn)?;
         // One input goes on at the very offset reached; several where the
         // database says each stopped (the same places: all committed).
@@ -482,10 +478,10 @@ fn switch(
         };
         return hand_over(config, locks, offset);
     };
-    log.info(format_args!(
-        "{summary}; live from offset {}",
-        reader.offset()
-    ));
+    log.info_with(
+        format_args!("{summary}; live from offset {}", reader.offset()),
+        &stats_fields(stats),
+    );
     // A pipe cannot be handed over: shed the backfill's memory here.
     reader.set_resting_size(LIVE_READ_BUFFER);
     let _ = conn.release_memory();
@@ -507,16 +503,16 @@ fn switch(
 /// one input, else where the database says each stopped), or follows them in
 /// this process if that fails. The locks are kept across the `exec()`.
 fn hand_over(config: &Config, locks: &Locks, offset: Option<u64>) -> Result<()> {
-    let log = config.log();
+    let log = &config.log;
     if let Err(e) = locks.keep_across_exec() {
-        log.info(format_args!(
+        log.warn(format_args!(
             "cannot keep the lock file open across exec ({e}); following in this process"
         ));
     } else {
         match handover::exec_live(config, offset) {
             NotExecuted::Stopped => return Ok(()),
             NotExecuted::Failed(err) => {
-                log.info(format_args!("{err:#}; following in this process instead"))
+                log.warn(format_args!("{err:#}; following in this process instead"))
             }
         }
     }
@@ -524,7 +520,7 @@ fn hand_over(config: &Config, locks: &Locks, offset: Option<u64>) -> Result<()> 
         Some(offset) => vec![Start::At(offset)],
         None => vec![Start::Resume; config.inputs.len()],
     };
-    let Some(inputs) = open_inputs(config, &log)? else {
+    let Some(inputs) = open_inputs(config, log)? else {
         return Ok(());
     };
     live_from(config, locks, inputs, starts)
@@ -548,10 +544,10 @@ fn open_live(
     inputs: Vec<source::Unresolved>,
     starts: Vec<Start>,
 ) -> Result<(Connection, Vec<live::Tailed>)> {
-    let log = config.log();
+    let log = &config.log;
     if !config.db.exists() {
         // A database made here must not race a backfill building one.
-        if !wait_for_creation(config, locks, &log)? {
+        if !wait_for_creation(config, locks, log)? {
             bail!("stopped before the database was created");
         }
         if !config.db.exists() {
@@ -562,13 +558,13 @@ fn open_live(
             let _ = db::create_file(&config.db, mode);
         }
     }
-    let conn = db::open(&config.db, &config.live, &log);
+    let conn = db::open(&config.db, &config.live, log);
     locks.release_creation()?;
     let conn = conn?;
     let mut sources = Vec::with_capacity(inputs.len());
     for (i, (input, start)) in inputs.into_iter().zip(starts).enumerate() {
         let opened = input.resolve(&conn, start)?;
-        note_restart(&log, opened.restarted.as_deref());
+        note_restart(log, opened.restarted.as_deref());
         let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
         let path = config.inputs.get(i).cloned();
         sources.push(live::Tailed::new(reader, source_id, path));
@@ -584,15 +580,14 @@ fn go_live(
     mut conn: Connection,
     mut sources: Vec<live::Tailed>,
 ) -> Result<()> {
-    let log = config.log();
+    let log = &config.log;
     db::create_indexes(&conn)?;
-    let log_fn = |msg: &str| log.info(msg);
     loop {
         let builder = Builder::new(config.max_line);
-        let followed = live::follow(&conn, sources, builder, config.rss_budget, &log_fn)?;
+        let followed = live::follow(&conn, sources, builder, config.rss_budget, log)?;
         close(conn)?;
         match followed.end {
-            End::Closed | End::Stopped => return finish_live(&log, &followed),
+            End::Closed | End::Stopped => return finish_live(log, &followed),
             End::OverBudget => {
                 let offsets: Vec<String> = followed
                     .positions
@@ -613,13 +608,13 @@ fn go_live(
                 };
                 locks.keep_across_exec()?;
                 match handover::exec_live(config, offset) {
-                    NotExecuted::Stopped => return finish_live(&log, &followed),
+                    NotExecuted::Stopped => return finish_live(log, &followed),
                     NotExecuted::Failed(err) => {
-                        log.info(format_args!("{err:#}; following in this process instead"))
+                        log.warn(format_args!("{err:#}; following in this process instead"))
                     }
                 }
-                let Some(inputs) = open_inputs(config, &log)? else {
-                    return finish_live(&log, &followed);
+                let Some(inputs) = open_inputs(config, log)? else {
+                    return finish_live(log, &followed);
                 };
                 let starts = match offset {
                     Some(offset) => vec![Start::At(offset)],
@@ -634,19 +629,35 @@ fn go_live(
 fn finish_live(log: &Log, followed: &live::Followed) -> Result<()> {
     let (heap, heap_peak) = mem::sqlite_heap();
     let summary = report::summary(&followed.stats, mem::peak_rss());
-    log.info(format_args!(
-        "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
-        report::mib(heap),
-        report::mib(heap_peak)
-    ));
+    log.info_with(
+        format_args!(
+            "live: {summary}; SQLite heap {:.1} MiB (peak {:.1} MiB)",
+            report::mib(heap),
+            report::mib(heap_peak)
+        ),
+        &stats_fields(&followed.stats),
+    );
     Ok(())
 }
 
 fn finish(config: &Config, stats: &Stats, reach: Reach) -> Result<()> {
-    config
-        .log()
-        .info(report::summary_of(stats, reach, mem::peak_rss()));
+    config.log.info_with(
+        report::summary_of(stats, reach, mem::peak_rss()),
+        &stats_fields(stats),
+    );
     Ok(())
+}
+
+/// A summary's counts, as a JSON log carries them.
+fn stats_fields(stats: &Stats) -> [(&'static str, u64); 6] {
+    [
+        ("lines", stats.lines),
+        ("rows", stats.rows),
+        ("bad", stats.bad),
+        ("blank", stats.blank),
+        ("bytes", stats.bytes),
+        ("peak_rss_bytes", mem::peak_rss()),
+    ]
 }
 
 fn note_restart(log: &Log, why: Option<&str>) {

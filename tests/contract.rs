@@ -10,7 +10,7 @@ use rusqlite::types::Value;
 
 use crate::oracle::{Expected, Options};
 use crate::util::{Dir, numbers_in};
-use ingestor::input::reader::{Framing, LONG_LINE_HEAD, Line, LineReader, Rewritten};
+use ingestor::input::reader::{Framing, LONG_LINE_HEAD, Line, LineReader, ReadError};
 
 const DB: &str = "out.db";
 
@@ -600,7 +600,7 @@ fn reader_checks_a_long_recorded_start_across_buffer_moves() {
                 Err(e) => break e,
             }
         };
-        assert!(Rewritten::is(&err), "{err}");
+        assert!(matches!(err, ReadError::Rewritten), "{err}");
     }
 }
 
@@ -684,18 +684,21 @@ fn reader_follow_take_partial_and_restart() {
 }
 
 /// A source that no longer starts as recorded is refused with an error that says so and that
-/// `Rewritten::is` recognises; a seeded tail is the fingerprint until lines are read.
+/// is [`ReadError::Rewritten`]; a seeded tail is the fingerprint until lines are read.
 #[test]
 fn reader_refuses_a_rewritten_source_and_keeps_the_fingerprint() {
     let mut r = LineReader::new(io::Cursor::new(b"{\"b\":1}\n".to_vec()), 0, 64, 1 << 20);
     r.expect_head(b"{\"a\":1}\n");
     assert_eq!(r.expected_head(), b"{\"a\":1}\n");
     let err = r.next_line(Framing::Follow).unwrap_err();
-    assert!(Rewritten::is(&err));
+    assert!(matches!(err, ReadError::Rewritten));
     // The refused bytes are not held as input.
     assert_eq!(r.pending(), 0);
     assert!(err.to_string().contains("rewritten"), "{err}");
-    assert!(!Rewritten::is(&io::Error::other("other")));
+    assert!(matches!(
+        ReadError::from(io::Error::other("other")),
+        ReadError::Io(_)
+    ));
 
     // The recorded start is checked only by a reader that starts at offset 0 and has read
     // nothing yet; otherwise it is ignored.

@@ -257,8 +257,8 @@ fn a_backfill_stopped_by_sigint_says_it_stopped_early() {
     let err = p.assert_ok();
     eprintln!("{err}");
     let line = err.trim_end();
-    let rest = line
-        .strip_prefix("ingestor: stopped early at byte ")
+    let rest = util::log_message(line)
+        .and_then(|(_, msg)| msg.strip_prefix("stopped early at byte "))
         .unwrap_or_else(|| panic!("the summary does not say it stopped early: {line}"));
     let nums = util::numbers_in(rest);
     let (offset, total) = (nums[0] as usize, nums[1] as usize);

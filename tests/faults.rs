@@ -95,7 +95,7 @@ fn start(dir: &Dir, args: &[&str], fault: &Fault) -> Proc {
 }
 
 /// Asserts a run ended in failure with exit 1 and returns the last stderr line, which must be the
-/// only `ingestor: ` error line: with `whole`, it must be all of stderr (a backfill prints
+/// only `ERROR` line: with `whole`, it must be all of stderr (a backfill prints
 /// nothing else); otherwise earlier lines (the backfill's summary before the hand-over) may
 /// precede it.
 fn assert_one_error_line(p: &mut Proc, whole: bool) -> String {
@@ -110,8 +110,10 @@ fn assert_one_error_line(p: &mut Proc, whole: bool) -> String {
     assert!(p.stdout().is_empty(), "`{}` wrote to stdout", p.what);
     let last = err.lines().last().unwrap_or_default().to_owned();
     assert!(
-        err.ends_with('\n') && last.starts_with("ingestor: ") && last.len() > "ingestor: ".len(),
-        "`{}`: the last stderr line is not an `ingestor: ...` message:\n{err}",
+        err.ends_with('\n')
+            && util::log_message(&last)
+                .is_some_and(|(level, msg)| level == "ERROR" && !msg.is_empty()),
+        "`{}`: the last stderr line is not an `... ERROR message` line:\n{err}",
         p.what
     );
     if whole {
@@ -454,7 +456,8 @@ fn before_exec_case(action: Action, seed: u64) {
                 .unwrap();
             eprintln!("before-exec:error: {line}");
             assert!(
-                line.starts_with("ingestor: ") && line.contains("injected failure at before-exec"),
+                util::log_message(line).is_some()
+                    && line.contains("injected failure at before-exec"),
                 "the fallback line does not name the failure: {line:?}"
             );
             #[cfg(target_os = "linux")]
@@ -465,7 +468,8 @@ fn before_exec_case(action: Action, seed: u64) {
             assert!(
                 err.lines()
                     .last()
-                    .is_some_and(|l| l.starts_with("ingestor: live: ")),
+                    .and_then(util::log_message)
+                    .is_some_and(|(_, msg)| msg.starts_with("live: ")),
                 "the in-process follower did not end with its live summary:\n{err}"
             );
             assert_matches(&dir.db(DB), &all);
@@ -640,7 +644,10 @@ fn file_size_limit_live_retries_until_space_returns() {
         }
     };
     eprintln!("RLIMIT_FSIZE {limit} (database {size} bytes), live: {retry_line}");
-    assert!(retry_line.starts_with("ingestor: "), "{retry_line:?}");
+    assert!(
+        util::log_message(&retry_line).is_some_and(|(level, _)| level == "WARN"),
+        "{retry_line:?}"
+    );
     // While it waits, the database is sound and holds exactly a prefix.
     std::thread::sleep(Duration::from_millis(300));
     assert!(p.alive(), "the follower ended; stderr:\n{}", p.stderr());

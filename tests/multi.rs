@@ -56,8 +56,9 @@ fn follower() {
         "65536",
     ])
     .expect("flags");
-    let config = ingestor::config::Config::from_args(args).expect("config");
-    let conn = ingestor::db::open(&config.db, &config.live, &config.log()).expect("open db");
+    let log = ingestor::report::Log::new(args.quiet, args.log_format);
+    let config = ingestor::config::Config::from_args(args, log).expect("config");
+    let conn = ingestor::db::open(&config.db, &config.live, &config.log).expect("open db");
     ingestor::db::create_indexes(&conn).expect("indexes");
     let mut sources = Vec::new();
     for path in &inputs {
@@ -78,13 +79,12 @@ fn follower() {
         reader.expect_head(&opened.row.head);
         sources.push(Tailed::new(reader, opened.row.id, Some(path.clone())));
     }
-    let log = |msg: &str| eprintln!("ingestor: {msg}");
     let followed = live::follow(
         &conn,
         sources,
         Builder::new(config.max_line),
         config.rss_budget,
-        &log,
+        &config.log,
     )
     .unwrap_or_else(|e| panic!("follow: {e:#}"));
     assert!(matches!(followed.end, live::End::Stopped));
@@ -634,7 +634,7 @@ fn standard_input_is_followed_alone() {
         journal: ingestor::db::Journal::Wal,
         synchronous: ingestor::db::Synchronous::Normal,
     };
-    let log = ingestor::report::Log::new(true, false);
+    let log = ingestor::report::Log::new(true, ingestor::report::Format::Text);
     let conn = ingestor::db::open(&dir.path(DB), &tuning, &log).expect("open");
     let open = |input: source::Unresolved, path: Option<PathBuf>| {
         let o = input.resolve(&conn, Start::Resume).expect("resolve");
@@ -646,7 +646,7 @@ fn standard_input_is_followed_alone() {
         open(source::open_input(None).expect("stdin"), None),
         open(source::open_input(Some(&a)).expect("a"), Some(a.clone())),
     ];
-    let err = live::follow(&conn, both, Builder::new(1 << 20), 12 << 20, &|_| {})
+    let err = live::follow(&conn, both, Builder::new(1 << 20), 12 << 20, &log)
         .err()
         .expect("refused");
     assert!(

@@ -12,7 +12,8 @@
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
-//! - `crash`: the kill -9 campaign (Linux).
+//! - `crash`: the kill -9 campaign (Linux);
+//! - `logs`: the log a service keeps: timestamps and levels, JSON, heartbeats, no repeats.
 
 mod oracle;
 mod util;
@@ -25,6 +26,7 @@ mod faults;
 mod historical;
 mod input;
 mod live;
+mod logs;
 mod multi;
 mod pipe;
 mod sources;

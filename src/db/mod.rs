@@ -159,6 +159,9 @@ pub enum Journal {
     /// Write-ahead log: the mode of every database published under its name,
     /// so that readers are never locked out (schema.md).
     Wal,
+    /// The rollback journal: only for folding a WAL back into its database
+    /// before another file is renamed over it ([`retire_wal`]).
+    Delete,
 }
 
 impl Journal {
@@ -166,6 +169,7 @@ impl Journal {
         match self {
             Journal::Off => "OFF",
             Journal::Wal => "WAL",
+            Journal::Delete => "DELETE",
         }
     }
 }
@@ -601,7 +605,7 @@ fn writable(dir: &Path) -> bool {
 
 /// Applies a mode's settings; safe to call again to switch modes.
 pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
-    set_journal_mode(conn, t.journal.pragma())?;
+    set_journal_mode(conn, t.journal)?;
     conn.pragma_update(None, "synchronous", t.synchronous.pragma())?;
     conn.pragma_update(None, "cache_size", -((t.cache_mb * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
@@ -629,7 +633,8 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
 /// Sets the journal mode. Changing it to or from WAL needs the database to
 /// itself, and SQLite refuses at once rather than waiting through the busy
 /// timeout: retry for as long as the busy timeout would have waited.
-fn set_journal_mode(conn: &Connection, mode: &str) -> Result<()> {
+fn set_journal_mode(conn: &Connection, journal: Journal) -> Result<()> {
+    let mode = journal.pragma();
     let started = std::time::Instant::now();
     loop {
         match conn.pragma_update_and_check(None, "journal_mode", mode, |r| r.get::<_, String>(0)) {
@@ -654,7 +659,7 @@ fn set_journal_mode(conn: &Connection, mode: &str) -> Result<()> {
 /// published under its own: from then on it stays in WAL, whoever writes it,
 /// so that readers are never locked out (schema.md).
 pub fn prepare_to_publish(conn: &Connection) -> Result<()> {
-    set_journal_mode(conn, Journal::Wal.pragma())
+    set_journal_mode(conn, Journal::Wal)
 }
 
 /// Drops every `idx_sse_*` index that is not exactly one of the allowlist
@@ -732,7 +737,7 @@ pub fn create_indexes(conn: &Connection) -> Result<()> {
         .map_err(|e| write_error(conn, e))
     });
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}; PRAGMA threads = 0"))?;
-    built
+    Ok(built?)
 }
 
 /// Whether SQLite found the database file unlinked or renamed since it was
@@ -745,23 +750,37 @@ fn moved(e: &rusqlite::Error) -> bool {
 }
 
 fn moved_error(path: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!(
+    anyhow::anyhow!(moved_message(path))
+}
+
+fn moved_message(path: impl std::fmt::Display) -> String {
+    format!(
         "database {path} was removed or replaced while ingestor was writing to it; \
          stopping (run again to rebuild it from the sources)"
     )
 }
 
-/// A write to the database that failed, told in one line. Live mode waits
-/// and retries the `transient` ones (no space left, an I/O error).
+/// A write to the database that failed, told in one line.
 #[derive(Debug)]
-pub struct WriteError {
-    pub transient: bool,
-    message: String,
+pub enum WriteError {
+    /// No space (or quota) left, or an I/O error from the disk: it may go
+    /// away by itself, and live mode waits and retries.
+    Transient(String),
+    /// Anything else: a broken or replaced database, or a bug.
+    Fatal(String),
+}
+
+impl WriteError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, WriteError::Transient(_))
+    }
 }
 
 impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            WriteError::Transient(msg) | WriteError::Fatal(msg) => f.write_str(msg),
+        }
     }
 }
 
@@ -770,11 +789,11 @@ impl std::error::Error for WriteError {}
 /// Describes a failed write on `conn`: SQLite's own text for a full disk or
 /// an I/O error says neither which file nor why, so name the database and
 /// add the operating system's reason (e.g. "File too large" at a size limit).
-pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
+pub fn write_error(conn: &Connection, e: rusqlite::Error) -> WriteError {
     let path = conn.path().unwrap_or("(in memory)");
     let code = e.sqlite_error_code();
     if moved(&e) {
-        return moved_error(path);
+        return WriteError::Fatal(moved_message(path));
     }
     let what = match (code, &e) {
         (Some(rusqlite::ErrorCode::DiskFull), _) => "no space left on its disk".to_owned(),
@@ -792,14 +811,13 @@ pub fn write_error(conn: &Connection, e: rusqlite::Error) -> anyhow::Error {
         (_, rusqlite::Error::SqliteFailure(_, Some(msg))) => msg.clone(),
         _ => e.to_string(),
     };
-    WriteError {
-        transient: matches!(
-            code,
-            Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
-        ),
-        message: format!("cannot write to database {path}: {what}"),
+    let message = format!("cannot write to database {path}: {what}");
+    match code {
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
+            WriteError::Transient(message)
+        }
+        _ => WriteError::Fatal(message),
     }
-    .into()
 }
 
 /// The database file as opened (device and inode), to notice it being
@@ -909,7 +927,7 @@ pub fn retire_wal(path: &Path) -> Result<()> {
     }
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    set_journal_mode(&conn, "DELETE")?;
+    set_journal_mode(&conn, Journal::Delete)?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 use anyhow::Result;
 use rusqlite::Connection;
 
-use crate::db::{self, RawStmt, SourceRow};
+use crate::db::{self, RawStmt, SourceRow, WriteError};
 use crate::report::Stats;
 use crate::scan::batch::Batch;
 use crate::sys::failpoint;
@@ -86,20 +86,20 @@ impl<'c> Writer<'c> {
 
     /// Inserts a batch of the first source inside the open transaction
     /// (opening one if needed).
-    pub fn write(&mut self, batch: &Batch) -> Result<()> {
+    pub fn write(&mut self, batch: &Batch) -> Result<(), WriteError> {
         self.write_to(0, batch)
     }
 
     /// Inserts a batch of the source in `slot` inside the open transaction
     /// (opening one if needed).
-    pub fn write_to(&mut self, slot: usize, batch: &Batch) -> Result<()> {
+    pub fn write_to(&mut self, slot: usize, batch: &Batch) -> Result<(), WriteError> {
         self.try_write(slot, batch)
             .map_err(|e| db::write_error(self.conn, e))
     }
 
     /// Commits the open transaction with the position of every source it
     /// wrote to.
-    pub fn commit(&mut self) -> Result<()> {
+    pub fn commit(&mut self) -> Result<(), WriteError> {
         self.try_commit().map_err(|e| db::write_error(self.conn, e))
     }
 
@@ -107,7 +107,7 @@ impl<'c> Writer<'c> {
     /// new source's row are committed in one transaction (with whatever else
     /// the transaction holds), so that a crash leaves either the old file
     /// still to finish or the new one begun.
-    pub fn switch_source(&mut self, slot: usize, next: &mut SourceRow) -> Result<()> {
+    pub fn switch_source(&mut self, slot: usize, next: &mut SourceRow) -> Result<(), WriteError> {
         self.try_switch_source(slot, next)
             .map_err(|e| db::write_error(self.conn, e))
     }

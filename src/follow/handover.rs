@@ -10,6 +10,7 @@ use std::process::Command;
 use anyhow::anyhow;
 
 use crate::config::Config;
+use crate::report::Format;
 use crate::sys::signals;
 
 /// Why the hand-over did not happen.
@@ -83,8 +84,12 @@ fn live_args(config: &Config, offset: Option<u64>) -> Vec<OsString> {
     if let Some(max) = config.max_line_flag {
         args.push(flag("max-line-bytes", max.to_string()));
     }
-    if config.quiet {
+    if config.log.quiet() {
         args.push("--quiet".into());
+    }
+    match config.log.format() {
+        Format::Text => {}
+        Format::Json => args.push(flag("log-format", "json")),
     }
     args
 }
@@ -95,10 +100,12 @@ mod tests {
 
     use super::*;
     use crate::cli::Args;
+    use crate::report::Log;
 
     fn resolve(argv: impl IntoIterator<Item = OsString>) -> Config {
         let args = Args::try_parse_from(argv).expect("clap accepts");
-        Config::from_args(args).expect("valid")
+        let log = Log::new(args.quiet, args.log_format);
+        Config::from_args(args, log).expect("valid")
     }
 
     /// The live process resolves the forwarded flags to the settings the
@@ -108,6 +115,8 @@ mod tests {
         let settings: &[&[&str]] = &[
             &[],
             &["--quiet", "--from-scratch"],
+            &["--log-format=json"],
+            &["--log-format", "text", "--quiet"],
             &[
                 "--historical-cache-mb=65536",
                 "--batch-rows=1",
@@ -151,7 +160,8 @@ mod tests {
                     assert_eq!(after.start_offset, Some(1234), "{what}");
                     assert!(after.follow && after.live_only, "{what}");
                     assert!(!after.from_scratch && !after.start_at_end, "{what}");
-                    assert_eq!(after.quiet, before.quiet, "{what}");
+                    assert_eq!(after.log.quiet(), before.log.quiet(), "{what}");
+                    assert_eq!(after.log.format(), before.log.format(), "{what}");
                     assert_eq!(after.live.cache_mb, before.live.cache_mb, "{what}");
                     assert_eq!(after.rss_budget, before.rss_budget, "{what}");
                     assert_eq!(

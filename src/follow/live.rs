@@ -17,17 +17,17 @@ use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, anyhow, bail};
 use rusqlite::Connection;
 
 use crate::db;
 use crate::db::writer::Writer;
-use crate::db::{FileIdentity, SourceRow};
+use crate::db::{FileIdentity, SourceRow, WriteError};
 use crate::follow::watch::{Event, LOOK_EVERY, Watch};
-use crate::input::reader::{Framing, LineReader, Next, Rewritten};
+use crate::input::reader::{Framing, LineReader, Next, ReadError};
 use crate::input::source::{self, CatchUp, Input};
 use crate::pipeline::seal;
-use crate::report::Stats;
+use crate::report::{self, Log, Stats, mib};
 use crate::scan::batch::{Batch, Builder, Limits};
 use crate::sys::mem;
 use crate::sys::signals;
@@ -68,6 +68,15 @@ const MIN_LIFETIME: Duration = Duration::from_secs(2);
 const REEXEC_GAIN: u64 = 4 << 20;
 /// How often the budget is checked while lines flow.
 const BUDGET_EVERY: Duration = Duration::from_millis(250);
+/// The heartbeat's period: at most one line a minute in an operator's log,
+/// and only when lines, the lag or the RSS changed since the last one.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+/// Overrides [`HEARTBEAT`], in seconds, for tests only: they cannot wait
+/// minutes for a line.
+const HEARTBEAT_ENV: &str = "INGESTOR_HEARTBEAT_SECS";
+/// An RSS change smaller than this is not news: an idle process's RSS moves
+/// by a few pages.
+const HEARTBEAT_RSS_CHANGE: u64 = 1 << 20;
 
 pub enum End {
     /// The pipe was closed by its writer.
@@ -134,7 +143,7 @@ pub fn follow(
     sources: Vec<Tailed>,
     builder: Builder,
     rss_budget: u64,
-    log: &dyn Fn(&str),
+    log: &Log,
 ) -> Result<Followed> {
     // About what a fresh process needs: nothing read or cached yet.
     let fresh_rss = mem::current_rss();
@@ -192,6 +201,13 @@ pub fn follow(
         over_budget: false,
         reexec_helps: false,
         log,
+        beat: Heartbeat {
+            every: heartbeat_every(),
+            last: now,
+            lines: 0,
+            lag: None,
+            rss: fresh_rss,
+        },
         started: now,
         tx_started: None,
         max_age: MIN_TX_AGE,
@@ -201,6 +217,7 @@ pub fn follow(
         rested: false,
         settled: false,
     };
+    f.beat.lag = f.lag();
     let mut failing: Option<Duration> = None;
     loop {
         match f.step() {
@@ -208,7 +225,7 @@ pub fn follow(
                 // A failure episode ends once everything read is committed.
                 if failing.is_some() && f.settled {
                     failing = None;
-                    log(&format!(
+                    log.info(format_args!(
                         "writing to the database again; caught up at {}",
                         f.offsets()
                     ));
@@ -217,13 +234,14 @@ pub fn follow(
             Ok(Some(end)) => return f.finish(end),
             // A full disk (or a failing one) while following files: what
             // was committed stays, the rest is read again once writes work.
-            Err(e) if !f.is_pipe && retryable(&e) => {
+            // Anything else is a bug or a broken database.
+            Err(Failure::Write(e)) if !f.is_pipe && e.is_transient() => {
                 f.back_to_committed()?;
                 let wait =
                     failing.map_or(Duration::from_millis(100), |w| (w * 2).min(MAX_RETRY_WAIT));
                 if failing.is_none() {
-                    log(&format!(
-                        "{e:#}; retrying from {} until the database can be written",
+                    log.warn(format_args!(
+                        "{e}; retrying from {} until the database can be written",
                         f.offsets()
                     ));
                 }
@@ -232,17 +250,72 @@ pub fn follow(
                 while Instant::now() < until && !signals::stop_requested() {
                     std::thread::sleep(POLL);
                 }
+                f.heartbeat(Instant::now());
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into_anyhow()),
         }
     }
 }
 
-/// Errors that may go away by themselves: no space (or quota) left, or an
-/// I/O error from the disk. Anything else is a bug or a broken database.
-fn retryable(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<db::WriteError>()
-        .is_some_and(|w| w.transient)
+/// Why a step of following failed: a write, which live mode retries while
+/// the disk may recover ([`WriteError::is_transient`]), or anything else.
+enum Failure {
+    Write(WriteError),
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Failure::Write(e) => e.into(),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+impl From<WriteError> for Failure {
+    fn from(e: WriteError) -> Self {
+        Failure::Write(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// The outcome of a step of following, or of what it calls.
+type Step<T> = std::result::Result<T, Failure>;
+
+/// The heartbeat period: [`HEARTBEAT`], or the test override.
+fn heartbeat_every() -> Duration {
+    std::env::var(HEARTBEAT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(HEARTBEAT)
+}
+
+/// What the last heartbeat (or the start) saw, to tell whether anything
+/// happened since.
+struct Heartbeat {
+    every: Duration,
+    /// When the current period began.
+    last: Instant,
+    /// Lines committed when the period began.
+    lines: u64,
+    /// Bytes not yet committed of the followed files, and the RSS, as last
+    /// reported.
+    lag: Option<u64>,
+    rss: u64,
 }
 
 /// A followed source; its index is its slot in the writer.
@@ -279,7 +352,8 @@ struct Follower<'c, 'p> {
     over_budget: bool,
     /// In this episode, whether a fresh process would be clearly smaller.
     reexec_helps: bool,
-    log: &'p dyn Fn(&str),
+    log: &'p Log,
+    beat: Heartbeat,
     started: Instant,
     tx_started: Option<Instant>,
     max_age: Duration,
@@ -295,7 +369,7 @@ impl Follower<'_, '_> {
     /// Takes one line from the source whose turn it is (or notices there is
     /// none yet) and does what is due: commit, rest, budget, watching the
     /// path, the next turn. `Some` ends the following.
-    fn step(&mut self) -> Result<Option<End>> {
+    fn step(&mut self) -> Step<Option<End>> {
         let cur = self.turn;
         // A pipe's last line is complete once the pipe closes; a file's last
         // line may still be being written.
@@ -322,11 +396,11 @@ impl Follower<'_, '_> {
                 }
                 Ok(Next::AtEnd | Next::Idle) => true,
                 Ok(Next::Stopped) => return Ok(Some(End::Stopped)),
-                Err(e) if Rewritten::is(&e) => {
+                Err(ReadError::Rewritten) => {
                     self.rewritten(cur)?;
                     return Ok(None);
                 }
-                Err(e) => return Err(e).with_context(|| self.cannot_read(cur)),
+                Err(e) => return Err(anyhow!(e).context(self.cannot_read(cur)).into()),
             },
         };
         let now = Instant::now();
@@ -406,7 +480,64 @@ impl Follower<'_, '_> {
         if turn_over {
             self.turn = (cur + 1) % n;
         }
+        self.heartbeat(now);
         Ok(None)
+    }
+
+    /// Logs one line on what happened since the last heartbeat, when one is
+    /// due and anything did: lines committed, the lag or the RSS changed.
+    /// Only between transactions, when the counts are the committed ones.
+    fn heartbeat(&mut self, now: Instant) {
+        let since = now.saturating_duration_since(self.beat.last);
+        if since < self.beat.every || self.writer.in_tx() {
+            return;
+        }
+        let lines = self.writer.stats.lines;
+        let lag = self.lag();
+        let rss = mem::current_rss();
+        let new_lines = lines.saturating_sub(self.beat.lines);
+        let happened = new_lines > 0
+            || lag != self.beat.lag
+            || rss.abs_diff(self.beat.rss) >= HEARTBEAT_RSS_CHANGE;
+        self.beat.last = now;
+        self.beat.lines = lines;
+        if !happened {
+            return;
+        }
+        self.beat.lag = lag;
+        self.beat.rss = rss;
+        let secs = since.as_secs_f64().round() as u64;
+        let mut fields = vec![("lines", new_lines), ("secs", secs), ("rss_bytes", rss)];
+        let lag_text = match lag {
+            Some(bytes) => {
+                fields.push(("lag_bytes", bytes));
+                format!(", lag {}", report::human_bytes(bytes))
+            }
+            None => String::new(),
+        };
+        self.log.info_with(
+            format_args!(
+                "live: {new_lines} lines in {secs} s{lag_text}, rss {:.1} MiB",
+                mib(rss)
+            ),
+            &fields,
+        );
+    }
+
+    /// Bytes in the followed files past what is committed; `None` for a pipe,
+    /// whose backlog cannot be seen.
+    fn lag(&self) -> Option<u64> {
+        if self.is_pipe {
+            return None;
+        }
+        let mut lag = 0;
+        for (slot, tail) in self.tails.iter().enumerate() {
+            if let Some(Input::File(file)) = tail.reader.as_ref().map(|r| r.get_ref()) {
+                let len = file.metadata().map_or(0, |m| m.len());
+                lag += len.saturating_sub(self.writer.offset(slot));
+            }
+        }
+        Some(lag)
     }
 
     /// Keeps to the memory budget: over it, frees what live mode can spare,
@@ -438,7 +569,7 @@ impl Follower<'_, '_> {
                     mib(self.fresh_rss)
                 )
             };
-            (self.log)(&format!(
+            self.log.warn(format_args!(
                 "live RSS {:.1} MiB is over the {:.1} MiB budget (was {:.1} MiB before \
                  freeing){why}",
                 mib(after),
@@ -458,7 +589,7 @@ impl Follower<'_, '_> {
     }
 
     /// Writes the batch, which holds lines of the source in `slot`.
-    fn flush(&mut self, slot: usize) -> Result<()> {
+    fn flush(&mut self, slot: usize) -> Result<(), WriteError> {
         let reader = self.tails[slot]
             .reader
             .as_ref()
@@ -471,13 +602,16 @@ impl Follower<'_, '_> {
 
     /// The file was cut before its first bytes were read: it is handled as
     /// any cut, with the head recorded when its source was.
-    fn rewritten(&mut self, slot: usize) -> Result<()> {
+    fn rewritten(&mut self, slot: usize) -> Step<()> {
+        // Without a path to watch, there is no file to read again: the error
+        // ends the run (as text: it is not the backfill's to start over).
+        let rewritten = || Failure::Other(anyhow!("{}", ReadError::Rewritten));
         let tail = &self.tails[slot];
         let (Some(watch), Some(reader)) = (tail.watch.as_ref(), tail.reader.as_ref()) else {
-            bail!("{Rewritten}");
+            return Err(rewritten());
         };
         let Input::File(file) = reader.get_ref() else {
-            bail!("{Rewritten}");
+            return Err(rewritten());
         };
         let event = watch.cut(
             file,
@@ -491,7 +625,7 @@ impl Follower<'_, '_> {
 
     /// Watches a caught-up followed file and moves on when it was rotated or
     /// cut; opens an awaited path once it names a file.
-    fn look(&mut self, slot: usize) -> Result<()> {
+    fn look(&mut self, slot: usize) -> Step<()> {
         let tail = &mut self.tails[slot];
         let Some(reader) = tail.reader.as_ref() else {
             return self.appear(slot);
@@ -506,7 +640,7 @@ impl Follower<'_, '_> {
 
     /// Moves the source in `slot` on as `event` says: to a copy, a new
     /// file, or the start of the same one.
-    fn act(&mut self, slot: usize, event: Event) -> Result<()> {
+    fn act(&mut self, slot: usize, event: Event) -> Step<()> {
         let tail = &self.tails[slot];
         let path = tail
             .path
@@ -524,7 +658,7 @@ impl Follower<'_, '_> {
                 file,
                 row,
             } => {
-                (self.log)(&format!(
+                self.log.info(format_args!(
                     "{why}; reading on from offset {} in its copy {}, then it from offset 0",
                     reader.offset(),
                     at.display()
@@ -537,12 +671,13 @@ impl Follower<'_, '_> {
                 file,
                 row,
             } => {
-                (self.log)(&format!("{why}; reading it again from offset 0"));
+                self.log
+                    .info(format_args!("{why}; reading it again from offset 0"));
                 (file, row)
             }
             Event::Rotated { file, row, copy } => {
                 let end = reader.offset() + reader.pending() as u64;
-                (self.log)(&if copy {
+                self.log.info(if copy {
                     format!(
                         "finished the copy at offset {end}; following {} from offset 0",
                         path.display()
@@ -563,7 +698,7 @@ impl Follower<'_, '_> {
     /// Finishes the source in `slot` (its unterminated last line is a line:
     /// nothing more will come to it) and continues with `file` from 0, both
     /// positions committed in one transaction.
-    fn move_to(&mut self, slot: usize, mut file: File, mut row: SourceRow) -> Result<()> {
+    fn move_to(&mut self, slot: usize, mut file: File, mut row: SourceRow) -> Step<()> {
         let reader = self.tails[slot]
             .reader
             .as_mut()
@@ -588,7 +723,7 @@ impl Follower<'_, '_> {
     /// Reads on in a copy of the file just cut, from the end of the last line
     /// taken (a partial line is read again from the copy, whole); the cut
     /// file follows as a new source once the copy is finished.
-    fn read_copy(&mut self, slot: usize, mut copy: File, file: File, row: SourceRow) -> Result<()> {
+    fn read_copy(&mut self, slot: usize, mut copy: File, file: File, row: SourceRow) -> Step<()> {
         let tail = &mut self.tails[slot];
         let reader = tail.reader.as_mut().expect("only files being read are cut");
         let offset = reader.offset();
@@ -602,7 +737,7 @@ impl Follower<'_, '_> {
 
     /// Opens an awaited path once it names a readable file, and follows it
     /// from offset 0 as a new source (its row committed at once).
-    fn appear(&mut self, slot: usize) -> Result<()> {
+    fn appear(&mut self, slot: usize) -> Step<()> {
         let tail = &mut self.tails[slot];
         let path = tail.path.as_deref().expect("awaited sources have a path");
         let (mut file, mut row) = match source::successor(path) {
@@ -614,13 +749,13 @@ impl Follower<'_, '_> {
                     path.display()
                 );
                 if tail.told.as_ref() != Some(&msg) {
-                    (self.log)(&msg);
+                    self.log.warn(&msg);
                     tail.told = Some(msg);
                 }
                 return Ok(());
             }
         };
-        (self.log)(&format!(
+        self.log.info(format_args!(
             "{} appeared; following it from offset 0",
             path.display()
         ));
@@ -709,9 +844,4 @@ fn release(conn: &Connection, tails: &mut [Tail]) {
     // grew it, and at rest no commit would trigger a checkpoint. A reader
     // holding a snapshot only makes this partial.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-}
-
-/// Bytes in MiB, the unit of the memory flags.
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1u64 << 20) as f64
 }

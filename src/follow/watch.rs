@@ -24,6 +24,7 @@ use anyhow::Result;
 
 use crate::db::SourceRow;
 use crate::input::source;
+use crate::report::Log;
 
 /// How often the path is looked up.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);
@@ -125,7 +126,7 @@ impl Watch {
 
     /// Looks at the path, at most every [`LOOK_EVERY`]; cheap enough to call
     /// between any two lines.
-    pub fn look(&mut self, log: &dyn Fn(&str)) -> Result<()> {
+    pub fn look(&mut self, log: &Log) -> Result<()> {
         if self.looked.elapsed() < LOOK_EVERY {
             return Ok(());
         }
@@ -172,7 +173,7 @@ impl Watch {
         read_to: u64,
         offset: u64,
         tail: &[u8],
-        log: &dyn Fn(&str),
+        log: &Log,
     ) -> Result<Event> {
         let len = file.metadata()?.len();
         if len != self.size {
@@ -236,9 +237,9 @@ impl Watch {
         })
     }
 
-    fn tell(&mut self, log: &dyn Fn(&str), msg: String) {
+    fn tell(&mut self, log: &Log, msg: String) {
         if self.told.as_ref() != Some(&msg) {
-            log(&msg);
+            log.info(&msg);
             self.told = Some(msg);
         }
     }

@@ -115,22 +115,41 @@ pub struct LineReader<R> {
     stop: fn() -> bool,
 }
 
-/// The source no longer starts with the bytes it started with when it was
-/// opened: it was truncated and rewritten in between (a copytruncate).
+/// Why a line could not be read.
 #[derive(Debug)]
-pub struct Rewritten;
+pub enum ReadError {
+    /// The source failed (an I/O error of the file or the pipe).
+    Io(io::Error),
+    /// The source no longer starts with the bytes it started with when it
+    /// was opened: it was truncated and rewritten in between (a
+    /// copytruncate). The caller reads it again as a new file.
+    Rewritten,
+}
 
-impl std::fmt::Display for Rewritten {
+impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the input was truncated and rewritten while it was being opened")
+        match self {
+            ReadError::Io(e) => e.fmt(f),
+            ReadError::Rewritten => {
+                f.write_str("the input was truncated and rewritten while it was being opened")
+            }
+        }
     }
 }
 
-impl std::error::Error for Rewritten {}
+impl std::error::Error for ReadError {
+    // `Io` shows its error as its own text: its cause is the error's cause.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io(e) => e.source(),
+            ReadError::Rewritten => None,
+        }
+    }
+}
 
-impl Rewritten {
-    pub fn is(e: &io::Error) -> bool {
-        e.get_ref().is_some_and(|e| e.is::<Rewritten>())
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
     }
 }
 
@@ -217,7 +236,7 @@ impl<R> LineReader<R> {
         &self.head
     }
 
-    /// Reading from offset 0, fails with [`Rewritten`] unless the bytes read
+    /// Reading from offset 0, fails with [`ReadError::Rewritten`] unless the bytes read
     /// start with `head` (the first bytes seen when the source was recorded):
     /// a file cut between then and now must not be read as if it were the
     /// one recorded.
@@ -395,7 +414,7 @@ impl<R> LineReader<R> {
 
 impl<R: Source> LineReader<R> {
     /// The next complete line, or why there is none: see [`Next`].
-    pub fn next(&mut self, framing: Framing) -> io::Result<Next<'_>> {
+    pub fn next(&mut self, framing: Framing) -> Result<Next<'_>, ReadError> {
         loop {
             if let Some(nl) = memchr(b'\n', &self.buf[self.scanned..self.end]) {
                 let nl = self.scanned + nl;
@@ -446,7 +465,7 @@ impl<R: Source> LineReader<R> {
 
     /// The next complete line, or `None` for any other outcome of
     /// [`LineReader::next`] (for callers that read files to their end).
-    pub fn next_line(&mut self, framing: Framing) -> io::Result<Option<Line<'_>>> {
+    pub fn next_line(&mut self, framing: Framing) -> Result<Option<Line<'_>>, ReadError> {
         match self.next(framing)? {
             Next::Line(line) => Ok(Some(line)),
             Next::AtEnd | Next::Idle | Next::Stopped => Ok(None),
@@ -454,7 +473,7 @@ impl<R: Source> LineReader<R> {
     }
 
     /// Makes room and reads once.
-    fn fill(&mut self) -> io::Result<Pulled> {
+    fn fill(&mut self) -> Result<Pulled, ReadError> {
         self.make_room();
         // A buffer grown for a long line is filled a resting size at a time:
         // its fresh pages then become resident only as far as the line
@@ -480,7 +499,7 @@ impl<R: Source> LineReader<R> {
                     != self.head[from..upto];
             if differs || (n == 0 && to < self.head.len()) {
                 self.end -= n;
-                return Err(io::Error::other(Rewritten));
+                return Err(ReadError::Rewritten);
             }
             if to >= self.head.len() {
                 self.head.clear();
@@ -578,7 +597,7 @@ mod tests {
                     Err(e) => break e,
                 }
             };
-            assert!(Rewritten::is(&err), "{err}");
+            assert!(matches!(err, ReadError::Rewritten), "{err}");
             assert_eq!(got, lines);
         }
         // The recorded start, read in pieces: lines as usual.

@@ -19,6 +19,7 @@ use rusqlite::Connection;
 use crate::db::{self, SourceRow};
 use crate::exit::UsageError;
 use crate::input::reader::{Pulled, Source};
+use crate::report::Log;
 
 /// How many of a file's first bytes identify it.
 pub const HEAD_LEN: usize = 64;
@@ -555,14 +556,14 @@ pub fn cut_before(
 
 /// Waits for a followed path to exist (`tail -F` does the same); returns
 /// false if a stop signal came first.
-pub fn wait_for(path: &Path, log: &dyn Fn(&str)) -> bool {
+pub fn wait_for(path: &Path, log: &Log) -> bool {
     let mut told = false;
     while !path.exists() {
         if crate::sys::signals::stop_requested() {
             return false;
         }
         if !told {
-            log(&format!("waiting for {} to appear", path.display()));
+            log.info(format_args!("waiting for {} to appear", path.display()));
             told = true;
         }
         std::thread::sleep(Duration::from_millis(100));

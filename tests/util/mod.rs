@@ -26,6 +26,23 @@ pub const INGESTOR: &str = env!("CARGO_BIN_EXE_ingestor");
 /// No single child process of a test may run longer than this; a hang becomes a failure.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// A log line as `ingestor` writes it when stderr is not a terminal (as in every test):
+/// `2026-11-29T18:40:02Z LEVEL message`. Returns the level and the message; `None` for a line
+/// of any other shape.
+pub fn log_message(line: &str) -> Option<(&str, &str)> {
+    let (ts, rest) = line.split_once(' ')?;
+    let (level, msg) = rest.split_once(' ')?;
+    let b = ts.as_bytes();
+    let digits = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+        .into_iter()
+        .all(|r| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit)));
+    let shape = b.len() == 20
+        && digits
+        && (b[4], b[7], b[10], b[13], b[16], b[19]) == (b'-', b'-', b'T', b':', b':', b'Z');
+    let known = matches!(level, "INFO" | "WARN" | "ERROR");
+    (shape && known).then_some((level, msg))
+}
+
 /// A scratch directory, removed when dropped.
 pub struct Dir {
     tmp: tempfile::TempDir,

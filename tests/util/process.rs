@@ -390,7 +390,7 @@ pub fn assert_no_panic(what: &str, stderr: &str) {
     );
 }
 
-/// The last stderr line is the live summary: `ingestor: live: ... RSS now X MB ...`.
+/// The last stderr line is the live summary: `... INFO live: ... RSS now X MiB ...`.
 pub fn assert_live_stats_line(stderr: &str) {
     let last = stderr.lines().last().unwrap_or("");
     let rss_now = last.find("RSS now ").map(|i| &last[i + "RSS now ".len()..]);
@@ -399,7 +399,8 @@ pub fn assert_live_stats_line(stderr: &str) {
         (unit.starts_with("MiB") && num.parse::<f64>().is_ok()).then_some(num)
     });
     assert!(
-        last.starts_with("ingestor: live: ") && rss_value.is_some(),
+        super::log_message(last).is_some_and(|(_, msg)| msg.starts_with("live: "))
+            && rss_value.is_some(),
         "the last stderr line is not the live stats line: {last:?}\nstderr:\n{stderr}"
     );
 }
