@@ -164,6 +164,30 @@ pub enum Command {
     /// tokens, Claude's does not); TTFT is the time from the request's start to its first
     /// output, p50 (nearest rank) and maximum, in milliseconds.
     Report(ReportArgs),
+
+    /// Show how far each log of a database is ingested, and who is ingesting it.
+    ///
+    /// Per log: its path and host, the committed byte offset, the file's size now and how
+    /// many bytes and lines behind that is, the last commit that moved it (UTC), its rows
+    /// and bad lines, and the process following it, if any; then the database's and its
+    /// WAL's sizes. It only looks: the database is opened read-only and no lock is taken,
+    /// so a running ingestor is never held up.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Exit status: 0 printed, 1 the database is missing, not an ingestor \
+database or cannot be read (one line on stderr says which), 2 bad usage."
+)]
+pub struct StatusArgs {
+    /// The SQLite database to look at (never written).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+
+    /// Print JSON (one object, with an array of sources) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

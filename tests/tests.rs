@@ -12,6 +12,9 @@
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
+//! - `service`: the systemd unit and launchd agent of contrib/, run as written; standard input
+//!   at /dev/null;
+//! - `status`: `ingestor status` beside a follower and a backfill, and its refusals;
 //! - `crash`: the kill -9 campaign (Linux).
 
 mod oracle;
@@ -26,5 +29,7 @@ mod historical;
 mod input;
 mod live;
 mod multi;
+mod service;
 mod sources;
+mod status;
 mod views;
