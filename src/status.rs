@@ -245,14 +245,24 @@ fn sources(conn: &Connection, locks: Option<&Locks>) -> Result<Vec<Source>> {
     // One read transaction: the counts and the positions are of the same snapshot.
     conn.execute_batch("BEGIN")?;
     let mut counts = std::collections::HashMap::<i64, (u64, u64)>::new();
-    // No index has source_id in it: one pass over the table, counted here rather than
-    // grouped by SQLite (which would sort every row's source_id first).
-    let mut stmt = conn.prepare("SELECT source_id FROM sse_lines")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        counts.entry(r.get(0)?).or_default().0 += 1;
+    let only: Option<i64> = conn.query_row(
+        "SELECT CASE WHEN count(*) = 1 THEN max(id) END FROM ingest_sources",
+        [],
+        |r| r.get(0),
+    )?;
+    if let Some(id) = only {
+        // Every row is the one source's: SQLite counts them on its smallest index.
+        let n: i64 = conn.query_row("SELECT count(*) FROM sse_lines", [], |r| r.get(0))?;
+        counts.entry(id).or_default().0 = n as u64;
+    } else {
+        // No index holds source_id: one pass over the table (about 0.2 s of CPU per million
+        // rows), counted here rather than grouped by SQLite, which would sort them first.
+        let mut stmt = conn.prepare("SELECT source_id FROM sse_lines")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            counts.entry(r.get(0)?).or_default().0 += 1;
+        }
     }
-    drop(rows);
     let mut stmt = conn.prepare("SELECT source_id, count(*) FROM bad_lines GROUP BY source_id")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
