@@ -168,10 +168,10 @@ pub enum Command {
     /// Show how far each log of a database is ingested, and who is ingesting it.
     ///
     /// Per log: its path and host, the committed byte offset, the file's size now and how
-    /// many bytes and lines behind that is, the last commit that moved it (UTC), its rows
-    /// and bad lines, and the process following it, if any; then the database's and its
-    /// WAL's sizes. It only looks: the database is opened read-only and no lock is taken,
-    /// so a running ingestor is never held up.
+    /// many bytes behind that is (and lines, when at most 64 MiB behind), the last commit
+    /// that moved it (UTC), its rows and bad lines, and the process ingesting it, if any;
+    /// with the database's and its WAL's sizes. It only looks: the database is opened
+    /// read-only and no lock is taken, so a running ingestor is never held up.
     Status(StatusArgs),
 }
 
