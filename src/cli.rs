@@ -18,8 +18,12 @@ Examples:
       backfill the file (again later: only the new lines are added)
   ingestor --input ~/centralized-logs/codex/sse_lines.jsonl --db codex.db --follow
       backfill, then keep following it in live mode (Ctrl-C to stop)
-  tail -F ~/centralized-logs/claude/sse_lines.jsonl | ingestor --db claude.db
-      the same from a pipe
+  tail -n +1 -F ~/centralized-logs/claude/sse_lines.jsonl | ingestor --db claude.db
+      the same from a pipe, once: -n +1 sends the whole file (tail -F alone sends only its
+      last 10 lines); a pipe cannot resume, so every run adds it all again: to follow a log,
+      use --input PATH --follow
+  ingestor status --db codex.db
+      how far each log is ingested, and which process is following it
   ingestor report --db codex.db --by model --since 2025-11-01
       tokens and time to first token per model since November 1st
 
@@ -49,7 +53,10 @@ pub struct Args {
 
     /// A JSONL file to ingest; give it once per log (`--input A --input B`)
     /// to ingest several into one database, each as its own source. `-` or
-    /// absent reads standard input, which can only be the one input.
+    /// absent reads standard input, which can only be the one input. To
+    /// follow a log, prefer `--input PATH --follow` to a `tail -F` pipe: it
+    /// resumes at the committed byte after a restart, follows rotations, and
+    /// hands over to live mode by exec.
     #[arg(long, value_name = "PATH")]
     pub input: Vec<PathBuf>,
 
@@ -179,6 +186,30 @@ pub enum Command {
     /// tokens, Claude's does not); TTFT is the time from the request's start to its first
     /// output, p50 (nearest rank) and maximum, in milliseconds.
     Report(ReportArgs),
+
+    /// Show how far each log of a database is ingested, and who is ingesting it.
+    ///
+    /// Per log: its path and host, the committed byte offset, the file's size now and how
+    /// many bytes behind that is (and lines, when at most 64 MiB behind), the last commit
+    /// that moved it (UTC), its rows and bad lines, and the process ingesting it, if any;
+    /// with the database's and its WAL's sizes. It only looks: the database is opened
+    /// read-only and no lock is taken, so a running ingestor is never held up.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Exit status: 0 printed, 1 the database is missing, not an ingestor \
+database or cannot be read (one line on stderr says which), 2 bad usage."
+)]
+pub struct StatusArgs {
+    /// The SQLite database to look at (never written).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+
+    /// Print JSON (one object, with an array of sources) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cli::{Args, ReportArgs};
+use crate::cli::{Args, ReportArgs, StatusArgs};
 use crate::db::{Journal, Synchronous, Tuning};
 use crate::exit::UsageError;
 use crate::report::Log;
@@ -338,6 +338,14 @@ pub fn report_query(args: ReportArgs) -> Result<report::Query, UsageError> {
         product: args.product,
         json: args.json,
     })
+}
+
+/// Resolves `ingestor status`'s flags (nothing to check beyond what clap does).
+pub fn status_query(args: StatusArgs) -> crate::status::Query {
+    crate::status::Query {
+        db: args.db,
+        json: args.json,
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! At the top: [`cli`] (flags) resolved into a [`config::Config`], which [`run`] ties
 //! together; [`pipeline`] moves batches from the scanning thread to the writing one;
 //! [`report`] is the one logging handle; [`views`] holds the SQL views that answer
-//! users' questions and `ingestor report` over them; [`exit`] maps errors to exit codes.
+//! users' questions and `ingestor report` over them; [`status`] says how far each log is; [`exit`] maps errors to exit codes.
 //! Each folder's module comment says what it owns and what it may call; nothing
 //! below `run` calls `run`, `cli` or `report`'s callers back.
 
@@ -28,5 +28,6 @@ pub mod pipeline;
 pub mod report;
 pub mod run;
 pub mod scan;
+pub mod status;
 pub mod sys;
 pub mod views;

@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Report(report)) => config::report_query(report)
             .map_err(anyhow::Error::from)
             .and_then(|q| ingestor::views::report::run(&q)),
+        Some(Command::Status(status)) => ingestor::status::run(&config::status_query(status)),
         None => Config::from_args(args, log)
             .map_err(anyhow::Error::from)
             .and_then(|config| ingestor::run::run(&config)),

@@ -174,6 +174,7 @@ fn run_once(config: &Config) -> Result<()> {
 /// input. `None`: a stop came while waiting.
 fn open_inputs(config: &Config, log: &Log) -> Result<Option<Vec<source::Unresolved>>> {
     if config.inputs.is_empty() {
+        stdin_can_be_read()?;
         return Ok(Some(vec![source::open_input(None)?]));
     }
     let mut inputs = Vec::with_capacity(config.inputs.len());
@@ -194,6 +195,49 @@ fn open_inputs(config: &Config, log: &Log) -> Result<Option<Vec<source::Unresolv
         }
     }
     Ok(Some(inputs))
+}
+
+/// Refuses a standard input that cannot carry a log: `/dev/null` (what a service manager gives
+/// a unit that forgot `--input`), another device, or nothing at all. Read, it would end the run
+/// at once with exit 0, which a restart policy turns into a loop of empty runs. A pipe, a
+/// socket, a file (`< log.jsonl`, even an empty one) and a terminal (lines typed or pasted)
+/// are what someone who reads standard input means; everything else is a mistake.
+fn stdin_can_be_read() -> Result<()> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let fix = "give the log with --input PATH (a service has no standard input to read)";
+    let meta = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata());
+    let kind = match meta {
+        // Closed: the Rust runtime reopens fds 0-2 on /dev/null at start-up, so this is rare.
+        Err(e) => format!("cannot be read ({e})"),
+        Ok(m) => {
+            let t = m.file_type();
+            if t.is_fifo() || t.is_socket() || t.is_file() {
+                return Ok(());
+            }
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Ok(());
+            }
+            let null = std::fs::metadata("/dev/null").map(|n| n.rdev());
+            if t.is_char_device() && null.is_ok_and(|n| n == m.rdev()) {
+                "/dev/null".to_owned()
+            } else if t.is_char_device() {
+                "a character device, not a pipe or a file".to_owned()
+            } else if t.is_block_device() {
+                "a block device, not a pipe or a file".to_owned()
+            } else if t.is_dir() {
+                "a folder".to_owned()
+            } else {
+                "not a pipe or a file".to_owned()
+            }
+        }
+    };
+    Err(anyhow::Error::new(crate::exit::UsageError(format!(
+        "standard input is {kind}: nothing to ingest; {fix}"
+    ))))
 }
 
 /// Where each input starts (flags that name an offset apply to one input).

@@ -12,6 +12,10 @@
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
+//! - `service`: the systemd unit and launchd agent of contrib/, run as written; standard input
+//!   at /dev/null;
+//! - `status`: `ingestor status` beside a follower and a backfill, and its refusals;
+//! - `pipe`: a busy pipe shows every line within a second, in both phases;
 //! - `crash`: the kill -9 campaign (Linux);
 //! - `logs`: the log a service keeps: timestamps and levels, JSON, heartbeats, no repeats.
 
@@ -29,5 +33,7 @@ mod live;
 mod logs;
 mod multi;
 mod pipe;
+mod service;
 mod sources;
+mod status;
 mod views;

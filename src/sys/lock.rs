@@ -71,6 +71,34 @@ impl Locks {
         Ok(Locks { file, path })
     }
 
+    /// Opens the lock file of database `db` only to see who holds what (`ingestor status`):
+    /// read-only and never created, so that looking takes nothing from a writer. `None` when
+    /// there is no lock file (no writer has run on `db` yet).
+    pub fn probe(db: &Path) -> io::Result<Option<Locks>> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(file) => Ok(Some(Locks { file, path })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who is creating the database, if anyone else is.
+    pub fn creation_holder(&self) -> io::Result<Option<HeldBy>> {
+        self.holder(CREATION, Kind::Exclusive)
+    }
+
+    /// One of the processes writing to the database (they share the lock), if any other is.
+    pub fn writer_holder(&self) -> io::Result<Option<HeldBy>> {
+        self.holder(WRITERS, Kind::Exclusive)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -230,5 +258,21 @@ mod tests {
         assert_eq!(locks.source_holder("/a").unwrap(), None);
         drop(again);
         drop(locks);
+    }
+
+    #[test]
+    fn a_probe_sees_the_holder_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        assert!(Locks::probe(&db).unwrap().is_none());
+        assert!(!dir.path().join("x.db.lock").exists());
+        // The probe is read-only; F_GETLK still answers on it (our own locks are invisible
+        // to it, so this only checks that it runs and finds nothing held by others).
+        let locks = Locks::open(&db, 0o600).unwrap();
+        assert_eq!(locks.try_source("/a").unwrap(), Ok(()));
+        let probe = Locks::probe(&db).unwrap().expect("lock file");
+        assert_eq!(probe.source_holder("/a").unwrap(), None);
+        assert_eq!(probe.writer_holder().unwrap(), None);
+        assert_eq!(probe.creation_holder().unwrap(), None);
     }
 }

@@ -376,7 +376,7 @@ pub fn table(q: &Query, rows: &[Row]) -> String {
     out
 }
 
-fn json_string(out: &mut String, s: &str) {
+pub(crate) fn json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
