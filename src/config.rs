@@ -20,7 +20,8 @@ use crate::views::report;
 /// the margin leaves room for the row's other columns.
 pub const SQLITE_MAX_VALUE: usize = 1_000_000_000 - (1 << 20);
 
-/// Fixed when a database is created. See README "Settings" for the measurement.
+/// Fixed when a database is created. Why 16 KiB: docs/design.md ("Settings,
+/// and why"); the measurement: docs/performance.md.
 pub const PAGE_SIZE: u32 = 16384;
 
 /// The values one numeric flag accepts, inclusive. Its help in [`crate::cli`]
@@ -74,9 +75,10 @@ pub const RSS_BUDGET_MIB: Bounds<u64> = Bounds {
     unit: "MiB",
 };
 
-/// What the live process needs besides its SQLite page cache: measured
-/// 4.75 MiB at rest (VmRSS right after the exec, default settings), plus a
-/// margin for the read buffer and the allocator.
+/// What the live process needs besides its SQLite page cache: what it holds
+/// at rest right after the exec (VmRSS, default settings; measured and dated
+/// in docs/performance.md), plus a margin for the read buffer and the
+/// allocator.
 pub const LIVE_OWN_MIB: u64 = 6;
 
 /// Finite; short enough by default (0.25 s) that a line read while the

@@ -621,10 +621,10 @@ pub fn apply(conn: &Connection, t: &Tuning) -> Result<()> {
     if t.journal == Journal::Wal {
         // The WAL file keeps its size when the WAL starts over: writing over
         // pages the file already has costs less than growing it again (the
-        // file system allocates blocks, the kernel fresh cache pages). With a
-        // 16 MiB limit instead, 3M lines appended live took 11.0-12.6 us of
-        // CPU each against 10.3-11.3 (live_3m.sh, four runs each, alternated).
-        // Live mode truncates the WAL when it rests (`live::release`).
+        // file system allocates blocks, the kernel fresh cache pages): a 16 MiB
+        // limit cost more CPU per line appended live (the dated runs are in
+        // docs/performance.md). Live mode truncates the WAL when it rests
+        // (`live::release`).
         conn.pragma_update(None, "journal_size_limit", -1)?;
     }
     Ok(())
@@ -722,11 +722,11 @@ pub fn has_indexes(conn: &Connection) -> Result<bool> {
 
 /// Builds the allowlisted indexes that are missing.
 ///
-/// CREATE INDEX sorts its keys in runs of `cache_size` bytes. Measured on
-/// 1.17M generated lines (1 GB), a 1 MiB cache with a second sorter thread
-/// built the seven indexes in 2.7-3.2 s, against 5.6-5.9 s with a 64 MiB
-/// cache and no helper thread: small runs stay in the CPU caches, and the
-/// helper sorts while the main thread scans. The caller's cache is restored.
+/// CREATE INDEX sorts its keys in runs of `cache_size` bytes. A 1 MiB cache
+/// with a second sorter thread builds the seven indexes in about half the
+/// time a 64 MiB cache without one takes (docs/performance.md, "Index
+/// build"): small runs stay in the CPU caches, and the helper sorts while the
+/// main thread scans. The caller's cache is restored.
 pub fn create_indexes(conn: &Connection) -> Result<()> {
     let cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
     conn.execute_batch("PRAGMA cache_size = -1024; PRAGMA threads = 2")?;
@@ -935,11 +935,12 @@ pub fn retire_wal(path: &Path) -> Result<()> {
 ///
 /// An automatic checkpoint copies back only frames no reader still needs,
 /// and the WAL restarts from its beginning only once no reader uses it; with
-/// a reader always in some query (seen in the 3M+3M test: a sqlite3 shell
-/// counting rows every 100 ms) the WAL reached 4.3 GB. A RESTART checkpoint
-/// waits for the readers of old frames to finish, so the next commit starts
-/// the WAL over (journal_size_limit then truncates the file). The wait is
-/// capped at 100 ms, so a reader cannot stall live mode for long.
+/// a reader always in some query (a sqlite3 shell counting rows every 100 ms
+/// in the 3M+3M test) the WAL grew by gigabytes (docs/performance.md). A
+/// RESTART checkpoint waits for the readers of old frames to finish, so the
+/// next commit starts the WAL over (journal_size_limit then truncates the
+/// file). The wait is capped at 100 ms, so a reader cannot stall live mode
+/// for long.
 pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
     let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
         return Ok(());
