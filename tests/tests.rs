@@ -12,7 +12,9 @@
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
-//! - `crash`: the kill -9 campaign (Linux).
+//! - `crash`: the kill -9 campaign (Linux);
+//! - `model`: the shared contract model (`crates/contract-model`) against the binary on nested
+//!   values only it can judge (balanced, not valid JSON).
 
 mod oracle;
 mod util;
@@ -25,6 +27,7 @@ mod faults;
 mod historical;
 mod input;
 mod live;
+mod model;
 mod multi;
 mod sources;
 mod views;
