@@ -526,3 +526,118 @@ fn sse_lines_holds_as_many_rows_as_expected(w: &Written) -> String {
         w.exp.rows.len()
     )
 }
+
+/// The check itself: it passes on a faithful database, and each kind of damage is reported by
+/// the step named for it (and only that one).
+#[cfg(test)]
+mod check_steps {
+    use super::*;
+
+    const INPUT: &[u8] = b"{\"event\":\"a\",\"x\":[1,,2]}\nnot json\n\n{\"event\":\"b\"}\n[1]\n";
+
+    /// What a faithful binary would have written for [`INPUT`].
+    fn written(exp: &Expected) -> (Vec<SseRow>, Vec<BadRow>) {
+        let rows = exp
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| SseRow {
+                id: i as i64 + 1,
+                source_id: Value::Integer(1),
+                src_offset: Value::Integer(r.src_offset as i64),
+                event: r.event.clone(),
+                t: r.t.clone(),
+                flow_id: r.flow_id.clone(),
+                round: r.round.clone(),
+                data_count: r.data_count.clone(),
+                sid: r.sid.clone(),
+                meta_ver: r.meta_ver.clone(),
+                meta_pid: r.meta_pid.clone(),
+                meta_cwd: r.meta_cwd.clone(),
+                meta_turn_id: r.meta_turn_id.clone(),
+                metadata: r.metadata.clone(),
+                extra: match &r.extra {
+                    None => Value::Null,
+                    Some(pairs) => Value::Text(format!(
+                        "{{{}}}",
+                        pairs
+                            .iter()
+                            .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )),
+                },
+                line: r.line.clone(),
+            })
+            .collect();
+        let bad = exp
+            .bad
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BadRow {
+                id: i as i64 + 1,
+                source_id: Value::Integer(1),
+                src_offset: Value::Integer(b.src_offset as i64),
+                reason: Value::Text("not an object".into()),
+                raw: Value::Blob(b.raw.clone()),
+            })
+            .collect();
+        (rows, bad)
+    }
+
+    /// Something done to a faithful database.
+    type Damage = fn(&mut Vec<SseRow>, &mut Vec<BadRow>);
+
+    /// The steps a report names, in order.
+    fn failed_steps(
+        exp: &Expected,
+        damage: impl FnOnce(&mut Vec<SseRow>, &mut Vec<BadRow>),
+    ) -> Vec<String> {
+        let (mut rows, mut bad) = written(exp);
+        damage(&mut rows, &mut bad);
+        match check(INPUT, exp, &rows, &bad) {
+            Ok(()) => Vec::new(),
+            Err(report) => report
+                .split("step `")
+                .skip(1)
+                .map(|s| s[..s.find('`').expect("closing backquote")].to_owned())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_damage_names_its_step() {
+        let exp = expect(INPUT);
+        assert_eq!((exp.rows.len(), exp.bad.len(), exp.blank), (2, 2, 1));
+        assert_eq!(failed_steps(&exp, |_, _| {}), Vec::<String>::new());
+        let cases: [(&str, Damage); 7] = [
+            ("ids_ascend_in_input_order", |rows, _| rows[1].id = 0),
+            ("bad_lines_are_exactly_the_expected_lines", |_, bad| {
+                bad[0].src_offset = Value::Integer(1)
+            }),
+            ("bad_lines_hold_as_many_lines_as_expected", |_, bad| {
+                bad.push(bad[1].clone());
+                bad[2].id = 3;
+            }),
+            ("bad_lines_keep_their_bytes_and_a_reason", |_, bad| {
+                bad[1].reason = Value::Text(" ".into())
+            }),
+            ("bad_lines_are_in_input_order", |_, bad| {
+                let first = bad[0].clone();
+                bad[0].src_offset = bad[1].src_offset.clone();
+                bad[0].raw = bad[1].raw.clone();
+                bad[1].src_offset = first.src_offset;
+                bad[1].raw = first.raw;
+            }),
+            ("rows_hold_the_expected_columns", |rows, _| {
+                rows[0].extra = Value::Text(r#"{"x":[1,2]}"#.into())
+            }),
+            ("sse_lines_holds_as_many_rows_as_expected", |rows, _| {
+                rows.pop();
+            }),
+        ];
+        for (step, damage) in cases {
+            assert_eq!(failed_steps(&exp, damage), [step], "damage for {step}");
+        }
+    }
+}
