@@ -744,15 +744,22 @@ fn sync_fallback(file: &File, full: io::Result<()>) -> io::Result<()> {
 }
 
 /// The permission bits for a new database and the files beside it: no
-/// wider than the most private input, whose lines it copies (0600 for a pipe or a
-/// terminal), nor, for a rebuild, than the database it replaces. The owner
+/// wider than the most private input, whose lines it copies (0600 for a pipe, a
+/// terminal or a followed path missing for a moment), nor, for a rebuild, than the database it replaces. The owner
 /// always keeps read and write; the umask narrows the result further.
 fn file_mode(inputs: &[PathBuf], replacing: Option<&Path>) -> Result<u32> {
     let mut mode = 0o666;
     for path in inputs {
-        mode &= std::fs::metadata(path)
-            .with_context(|| format!("cannot read the permissions of {}", path.display()))?
-            .mode();
+        mode &= match std::fs::metadata(path) {
+            Ok(m) => m.mode(),
+            // A followed path between a rotation's rename and its re-creation (it is
+            // waited for): nothing to lend, so the owner's bits alone.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0o600,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the permissions of {}", path.display()));
+            }
+        };
     }
     if inputs.is_empty() {
         mode &= stdin_mode();
@@ -935,6 +942,9 @@ mod tests {
         // Several inputs: the most private wins.
         let both = vec![open.clone(), private.clone()];
         assert_eq!(file_mode(&both, None).expect("mode"), 0o600);
+        // A followed path missing for a moment (a rotation's gap) lends the owner's bits.
+        let gone = dir.path().join("rotated-away");
+        assert_eq!(file_mode(&one(&gone), None).expect("mode"), 0o600);
         // The owner keeps read and write whatever the input's bits.
         let odd = at("odd", 0o044);
         assert_eq!(file_mode(&one(&odd), None).expect("mode"), 0o644);

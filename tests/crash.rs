@@ -644,10 +644,69 @@ fn count_kinds(kinds: &[Rotation]) -> String {
         .join(", ")
 }
 
+// ---------------------------------------------------------------------------------------------
+// The campaign, in named steps. Each step prints its name first: the test's captured output,
+// shown on failure, ends with the step that broke.
+
+fn step(name: &str) {
+    println!("-- step: {name}");
+}
+
+/// What the campaign counted, for the summary.
+#[derive(Default)]
+struct Tally {
+    kills_by_phase: HashMap<&'static str, usize>,
+    restarts: usize,
+    integrity_checks: usize,
+    /// Kills after which the database's latest source was an earlier file than the one the path
+    /// names: the next start had a rotated (or deleted/truncated) predecessor behind it.
+    kills_behind_rotation: usize,
+}
+
 #[test]
 fn kill9_at_random_moments_loses_and_duplicates_nothing() {
     let started = Instant::now();
     let dir = Dir::new();
+    let src = generate_the_source(&dir);
+    let ends = line_ends(&src);
+    let initial = create_the_followed_file_cut_inside_a_line(&dir, &src);
+    let mut backfill_time = calibrate_a_first_backfill(&dir, &src, initial);
+    let (shared, mut writer, planned) = start_the_writer(&dir, &src, initial);
+
+    let mut rng = Rng(SEED);
+    let mut tally = Tally::default();
+    for k in 0..KILLS {
+        // The writer spreads the rest of the source over the campaign (most of it; the last
+        // part arrives before the final run).
+        writer.allow(initial + (src.len() - initial) * (k + 1) / (KILLS + 2));
+        let killed = start_and_kill9_at_an_aimed_moment(
+            &dir,
+            &shared,
+            k,
+            &mut rng,
+            &mut backfill_time,
+            &mut tally,
+        );
+        committed_rows_are_exactly_the_lines_before_the_committed_position(
+            &dir, &src, &ends, &shared, &killed, &mut tally,
+        );
+    }
+
+    let incs = a_final_run_takes_in_every_file_and_stops_cleanly(&dir, &src, &shared, &mut writer);
+    tally.restarts += 1;
+    let cmp = compare_every_file_with_the_oracle(&dir, &src, &incs);
+    print_the_summary(&src, &incs, &shared, &planned, &tally, &cmp, started);
+    final_database_is_sound(&cmp);
+    every_planned_rotation_was_done(&shared, &planned);
+    no_line_is_lost_or_duplicated(&cmp);
+    both_tables_hold_as_many_lines_as_written(&cmp);
+    every_file_matches_the_oracle_in_write_order(&cmp);
+}
+
+/// Every byte the writer will ever append, in order: both products, lines up to 1 MB, 2 %
+/// adversarial lines, ending with a newline.
+fn generate_the_source(dir: &Dir) -> Arc<Vec<u8>> {
+    step("generate the source");
     dir.generate(
         "source.jsonl",
         &[
@@ -665,17 +724,24 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
     );
     let src = Arc::new(dir.read("source.jsonl"));
     assert!(src.ends_with(b"\n"));
-    let ends = line_ends(&src);
-    let mut rng = Rng(SEED);
+    src
+}
 
-    // The followed file starts with 40 % of the source, cut inside a line.
+/// The followed file starts with 40 % of the source, cut inside a line; returns its length.
+fn create_the_followed_file_cut_inside_a_line(dir: &Dir, src: &[u8]) -> usize {
+    step("create the followed file, cut inside a line");
     let initial = src.len() * 2 / 5 + 17;
     fs::create_dir(dir.path(LOGS)).expect("mkdir logs");
     dir.create(INPUT, &src[..initial]);
-    // How long a first backfill of that takes here (a one-shot run on a copy), so that the
-    // first kills can be spread over it whatever the machine's speed.
+    initial
+}
+
+/// How long a first backfill of the initial file takes here (a one-shot run on a copy), so that
+/// the first kills can be spread over it whatever the machine's speed. Two runs, the faster one
+/// counts: an overestimate would make the first-build kills miss.
+fn calibrate_a_first_backfill(dir: &Dir, src: &[u8], initial: usize) -> Duration {
+    step("calibrate a first backfill");
     dir.create("calibrate.jsonl", &src[..initial]);
-    // Two runs, the faster one counts: an overestimate would make the first-build kills miss.
     let mut backfill_time = Duration::MAX;
     for round in 0..2 {
         let db = format!("calibrate-{round}.db");
@@ -685,7 +751,18 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
             .assert_ok();
         backfill_time = backfill_time.min(calibrate.elapsed());
     }
-    let plan = rotation_plan(&src, initial, &mut Rng(SEED ^ 0x0707));
+    backfill_time
+}
+
+/// Starts the writer thread on the rest of the source, with its rotation plan; returns the
+/// rotations planned, in order.
+fn start_the_writer(
+    dir: &Dir,
+    src: &Arc<Vec<u8>>,
+    initial: usize,
+) -> (Arc<Shared>, Writer, Vec<Rotation>) {
+    step("start the writer");
+    let plan = rotation_plan(src, initial, &mut Rng(SEED ^ 0x0707));
     let planned: Vec<Rotation> = plan.iter().map(|p| p.1).collect();
     let shared = Arc::new(Shared {
         src: src.clone(),
@@ -706,174 +783,218 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
         done: Mutex::new(Vec::new()),
         waited: Mutex::new(Duration::ZERO),
     });
-    let mut writer = Writer::start(shared.clone(), initial, plan, SEED ^ 0xa5a5);
+    let writer = Writer::start(shared.clone(), initial, plan, SEED ^ 0xa5a5);
+    (shared, writer, planned)
+}
 
-    let mut kills_by_phase: HashMap<&str, usize> = HashMap::new();
-    let mut restarts = 0usize;
-    let mut integrity_checks = 0usize;
-    // Kills after which the database's latest source was an earlier file than the one the path
-    // names: the next start had a rotated (or deleted/truncated) predecessor behind it.
-    let mut kills_behind_rotation = 0usize;
-    for k in 0..KILLS {
-        // The writer spreads the rest of the source over the campaign (most of it; the last
-        // part arrives before the final run).
-        let upto = initial + (src.len() - initial) * (k + 1) / (KILLS + 2);
-        writer.allow(upto);
-        let aim = if k < FIRST_BUILD_KILLS {
-            Aim::Backfill
-        } else {
-            match rng.range(0, 99) {
-                0..=24 => Aim::Backfill,
-                25..=39 => Aim::Announced,
-                40..=54 => Aim::Execed,
-                _ => Aim::Live,
-            }
-        };
-        if k >= FIRST_BUILD_KILLS && rng.range(0, 2) == 0 {
-            // Down for a while: the next start has a backlog to backfill.
-            thread::sleep(rng.millis(20, 250));
-        }
-        let first_build = !dir.exists(DB);
-        let spawned = Instant::now();
-        let mut p = follow(&dir);
-        *shared.alive() = true;
-        if k > 0 {
-            restarts += 1;
-        }
-        match aim {
-            Aim::Backfill => {
-                // A moment within the expected backfill (the last one measured, or the
-                // calibration for the first, of which the last part builds indexes after the
-                // rename), start-up included.
-                let frac = rng.range(0, if first_build { 600 } else { 1000 }) as u32;
-                thread::sleep(backfill_time * frac / 1000);
-            }
-            Aim::Announced => {
-                spin_until(&mut p, "`live from offset` line", announced_live);
-            }
-            Aim::Execed => {
-                spin_until(&mut p, "exec into live mode", Proc::execed);
-            }
-            Aim::Live => {
-                if spin_until(&mut p, "exec into live mode", |p| {
-                    p.execed() && announced_live(p)
-                }) {
-                    thread::sleep(rng.millis(5, 400));
-                }
-            }
-        }
-        if matches!(aim, Aim::Announced) && !first_build && announced_live(&p) {
-            // Waited for the end of a resumed backfill: its length guides the next aims.
-            backfill_time = spawned.elapsed();
-        }
-        let phase = if p.execed() {
-            match aim {
-                Aim::Execed => "switch (just after exec)",
-                _ => "live",
-            }
-        } else if announced_live(&p) {
-            "switch (before exec)"
-        } else if first_build {
-            "first backfill"
-        } else {
-            "resumed backfill"
-        };
-        {
-            // Not in the middle of a delete + re-create or a copy-truncate.
-            let mut alive = shared.alive();
-            if p.alive() {
-                p.signal(libc::SIGKILL);
-            }
-            *alive = false;
-        }
-        let status = p.wait_exit();
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(
-                status.signal(),
-                Some(libc::SIGKILL),
-                "kill #{k}: ingestor ended on its own with {status} ({phase}); stderr:\n{}",
-                p.stderr()
-            );
-        }
-        *kills_by_phase.entry(phase).or_default() += 1;
-        let what = format!(
-            "kill #{k}: aimed {aim:?}, {phase}, {:.0} ms after start, {} bytes written, file #{} \
-             being written",
-            spawned.elapsed().as_secs_f64() * 1000.0,
-            writer.written(),
-            shared.incarnations().len() - 1
-        );
+/// A killed run, for the checks that follow.
+struct Killed {
+    k: usize,
+    phase: &'static str,
+    /// Its stderr, for reports.
+    proc: Proc,
+    /// One line on the kill: aim, phase, timing, what was written.
+    what: String,
+}
 
-        // No ingestor runs now: the database must be sound, and what is committed must be
-        // exactly the lines written before the committed position.
-        if dir.exists(DB) {
-            let ins = inspect(&dir);
-            integrity_checks += 1;
-            assert_eq!(
-                ins.integrity, "ok",
-                "kill #{k} ({phase}): PRAGMA integrity_check"
-            );
-            let (rows, bad) = (ins.rows, ins.bad);
-            // Read after the database: every byte a committed position can cover is counted.
-            let written = writer.written();
-            let incs = shared.incarnations();
-            let Some(latest) = ins.latest else {
-                assert_eq!(
-                    rows + bad,
-                    0,
-                    "kill #{k} ({phase}): rows without any ingest_sources row"
-                );
-                println!("{what}; database without a source");
-                continue;
-            };
-            let at = locate(&src, &incs, written, &latest);
-            assert!(
-                !at.is_empty(),
-                "kill #{k} ({phase}): the latest ingest_sources row {latest:?} is no position in \
-                 any file written ({written} bytes written; files {}; sources {}); stderr of \
-                 the killed run:\n{}",
-                last(&incs, 6),
-                last(&all_sources(&dir.path(DB)), 6),
-                p.stderr()
-            );
-            let fits = at
-                .iter()
-                .find(|&&(_, pos)| stored_before(&ends, &src, &incs, pos) == Some(rows + bad));
-            let Some(&(file, _)) = fits else {
-                let want: Vec<_> = at
-                    .iter()
-                    .map(|&(i, pos)| (i, pos, stored_before(&ends, &src, &incs, pos)))
-                    .collect();
-                panic!(
-                    "kill #{k} ({phase}): {rows} rows + {bad} bad lines committed, but the latest \
-                     ingest_sources row {latest:?} stands for (file, source position, non-blank \
-                     lines before it) {want:?} (fewer rows: missing, more: duplicated); files \
-                     {}; sources {}; stderr of the killed run:\n{}",
-                    last(&incs, 6),
-                    last(&all_sources(&dir.path(DB)), 6),
-                    p.stderr()
-                );
-            };
-            if file + 1 < incs.len() {
-                kills_behind_rotation += 1;
+/// Kill #k's aim: the first kills all aim at the first backfill (the database does not exist
+/// yet), then a seeded draw. Sometimes the ingestor stays down a while first, so that the next
+/// start has a backlog to backfill.
+fn draw_an_aim(k: usize, rng: &mut Rng) -> Aim {
+    let aim = if k < FIRST_BUILD_KILLS {
+        Aim::Backfill
+    } else {
+        match rng.range(0, 99) {
+            0..=24 => Aim::Backfill,
+            25..=39 => Aim::Announced,
+            40..=54 => Aim::Execed,
+            _ => Aim::Live,
+        }
+    };
+    if k >= FIRST_BUILD_KILLS && rng.range(0, 2) == 0 {
+        thread::sleep(rng.millis(20, 250));
+    }
+    aim
+}
+
+/// Starts `ingestor --follow`, waits for the aimed moment, SIGKILLs it (never in the middle of a
+/// delete + re-create or a copy-truncate) and establishes that the kill is what ended it.
+fn start_and_kill9_at_an_aimed_moment(
+    dir: &Dir,
+    shared: &Shared,
+    k: usize,
+    rng: &mut Rng,
+    backfill_time: &mut Duration,
+    tally: &mut Tally,
+) -> Killed {
+    step(&format!("start and kill -9 #{k} at an aimed moment"));
+    let aim = draw_an_aim(k, rng);
+    let first_build = !dir.exists(DB);
+    let spawned = Instant::now();
+    let mut p = follow(dir);
+    *shared.alive() = true;
+    if k > 0 {
+        tally.restarts += 1;
+    }
+    match aim {
+        Aim::Backfill => {
+            // A moment within the expected backfill (the last one measured, or the calibration
+            // for the first, of which the last part builds indexes after the rename), start-up
+            // included.
+            let frac = rng.range(0, if first_build { 600 } else { 1000 }) as u32;
+            thread::sleep(*backfill_time * frac / 1000);
+        }
+        Aim::Announced => {
+            spin_until(&mut p, "`live from offset` line", announced_live);
+        }
+        Aim::Execed => {
+            spin_until(&mut p, "exec into live mode", Proc::execed);
+        }
+        Aim::Live => {
+            if spin_until(&mut p, "exec into live mode", |p| {
+                p.execed() && announced_live(p)
+            }) {
+                thread::sleep(rng.millis(5, 400));
             }
-            println!(
-                "{what}; database on file #{file}, source {} at offset {}, {rows} rows + {bad} \
-                 bad",
-                latest.id, latest.offset
-            );
-        } else {
-            println!("{what}; no database yet");
         }
     }
+    if matches!(aim, Aim::Announced) && !first_build && announced_live(&p) {
+        // Waited for the end of a resumed backfill: its length guides the next aims.
+        *backfill_time = spawned.elapsed();
+    }
+    let phase = if p.execed() {
+        match aim {
+            Aim::Execed => "switch (just after exec)",
+            _ => "live",
+        }
+    } else if announced_live(&p) {
+        "switch (before exec)"
+    } else if first_build {
+        "first backfill"
+    } else {
+        "resumed backfill"
+    };
+    {
+        // Not in the middle of a delete + re-create or a copy-truncate.
+        let mut alive = shared.alive();
+        if p.alive() {
+            p.signal(libc::SIGKILL);
+        }
+        *alive = false;
+    }
+    let status = p.wait_exit();
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "kill #{k}: ingestor ended on its own with {status} ({phase}); stderr:\n{}",
+            p.stderr()
+        );
+    }
+    *tally.kills_by_phase.entry(phase).or_default() += 1;
+    let what = format!(
+        "kill #{k}: aimed {aim:?}, {phase}, {:.0} ms after start, {} bytes written, file #{} \
+         being written",
+        spawned.elapsed().as_secs_f64() * 1000.0,
+        shared.written.load(Ordering::SeqCst),
+        shared.incarnations().len() - 1
+    );
+    Killed {
+        k,
+        phase,
+        proc: p,
+        what,
+    }
+}
 
-    // One more run; the writer finishes (its last rotations may wait for this run) and the run
-    // takes in the last file, then is stopped cleanly.
-    let mut p = follow(&dir);
+/// No ingestor runs now: the database must be sound (`PRAGMA integrity_check`), and what is
+/// committed must be exactly the lines written before the committed position, which the latest
+/// `ingest_sources` row places in one incarnation of the followed file.
+fn committed_rows_are_exactly_the_lines_before_the_committed_position(
+    dir: &Dir,
+    src: &[u8],
+    ends: &HashMap<usize, i64>,
+    shared: &Shared,
+    killed: &Killed,
+    tally: &mut Tally,
+) {
+    let Killed { k, phase, what, .. } = killed;
+    step(&format!(
+        "after kill #{k}, the committed rows are exactly the lines before the committed position"
+    ));
+    if !dir.exists(DB) {
+        println!("{what}; no database yet");
+        return;
+    }
+    let ins = inspect(dir);
+    tally.integrity_checks += 1;
+    assert_eq!(
+        ins.integrity, "ok",
+        "kill #{k} ({phase}): PRAGMA integrity_check"
+    );
+    let (rows, bad) = (ins.rows, ins.bad);
+    // Read after the database: every byte a committed position can cover is counted.
+    let written = shared.written.load(Ordering::SeqCst);
+    let incs = shared.incarnations();
+    let Some(latest) = ins.latest else {
+        assert_eq!(
+            rows + bad,
+            0,
+            "kill #{k} ({phase}): rows without any ingest_sources row"
+        );
+        println!("{what}; database without a source");
+        return;
+    };
+    let at = locate(src, &incs, written, &latest);
+    assert!(
+        !at.is_empty(),
+        "kill #{k} ({phase}): the latest ingest_sources row {latest:?} is no position in any \
+         file written ({written} bytes written; files {}; sources {}); stderr of the killed \
+         run:\n{}",
+        last(&incs, 6),
+        last(&all_sources(&dir.path(DB)), 6),
+        killed.proc.stderr()
+    );
+    let fits = at
+        .iter()
+        .find(|&&(_, pos)| stored_before(ends, src, &incs, pos) == Some(rows + bad));
+    let Some(&(file, _)) = fits else {
+        let want: Vec<_> = at
+            .iter()
+            .map(|&(i, pos)| (i, pos, stored_before(ends, src, &incs, pos)))
+            .collect();
+        panic!(
+            "kill #{k} ({phase}): {rows} rows + {bad} bad lines committed, but the latest \
+             ingest_sources row {latest:?} stands for (file, source position, non-blank lines \
+             before it) {want:?} (fewer rows: missing, more: duplicated); files {}; sources {}; \
+             stderr of the killed run:\n{}",
+            last(&incs, 6),
+            last(&all_sources(&dir.path(DB)), 6),
+            killed.proc.stderr()
+        );
+    };
+    if file + 1 < incs.len() {
+        tally.kills_behind_rotation += 1;
+    }
+    println!(
+        "{what}; database on file #{file}, source {} at offset {}, {rows} rows + {bad} bad",
+        latest.id, latest.offset
+    );
+}
+
+/// One more run; the writer finishes (its last rotations may wait for this run), the run takes
+/// in the last file to its end without ending on its own, and stops cleanly on SIGTERM. Returns
+/// every incarnation of the followed file.
+fn a_final_run_takes_in_every_file_and_stops_cleanly(
+    dir: &Dir,
+    src: &[u8],
+    shared: &Shared,
+    writer: &mut Writer,
+) -> Vec<Incarnation> {
+    step("a final run takes in every file and stops cleanly");
+    let mut p = follow(dir);
     *shared.alive() = true;
-    restarts += 1;
-    // The final run may not end on its own.
     let assert_running = |p: &mut Proc| {
         if !p.alive() {
             let status = p.wait_exit();
@@ -920,15 +1041,42 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
         "final run exited with {status}; stderr:\n{}",
         p.stderr()
     );
+    incs
+}
 
-    // The oracle, one file after the other: each file is framed on its own.
-    let db = dir.db(DB);
-    let integrity = db.integrity_check();
-    let contents: Vec<&[u8]> = incs
-        .iter()
+/// The source bytes each incarnation holds.
+fn contents<'a>(src: &'a [u8], incs: &[Incarnation]) -> Vec<&'a [u8]> {
+    incs.iter()
         .enumerate()
         .map(|(i, inc)| &src[inc.start..incs.get(i + 1).map_or(src.len(), |n| n.start)])
-        .collect();
+        .collect()
+}
+
+/// The final database against the oracle.
+struct Comparison {
+    integrity: String,
+    exp_rows: usize,
+    exp_bad: usize,
+    exp_lines: usize,
+    rows: usize,
+    bad: usize,
+    dup_rows: usize,
+    missing_rows: usize,
+    dup_bad: usize,
+    missing_bad: usize,
+    /// One report per file whose share of the tables differs from its oracle.
+    mismatches: Vec<String>,
+    sources: Vec<(i64, Option<i64>, i64)>,
+}
+
+/// The oracle, one file after the other (each file is framed on its own): every line ever
+/// written, as a multiset (lost or duplicated) and, where the counts agree, row by row in id
+/// order, each file's share against that file's oracle.
+fn compare_every_file_with_the_oracle(dir: &Dir, src: &[u8], incs: &[Incarnation]) -> Comparison {
+    step("compare every file with the oracle");
+    let db = dir.db(DB);
+    let integrity = db.integrity_check();
+    let contents = contents(src, incs);
     let exps: Vec<oracle::Expected> = contents.iter().map(|c| oracle::expect(c)).collect();
     let exp_rows: usize = exps.iter().map(|e| e.rows.len()).sum();
     let exp_bad: usize = exps.iter().map(|e| e.bad.len()).sum();
@@ -961,7 +1109,33 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
             b += nb;
         }
     }
-    let sources = all_sources(&db_path);
+    Comparison {
+        integrity,
+        exp_rows,
+        exp_bad,
+        exp_lines,
+        rows: rows.len(),
+        bad: bad.len(),
+        dup_rows,
+        missing_rows,
+        dup_bad,
+        missing_bad,
+        mismatches,
+        sources: all_sources(&dir.path(DB)),
+    }
+}
+
+/// The files, the sources and one line of figures, printed before the final checks.
+fn print_the_summary(
+    src: &[u8],
+    incs: &[Incarnation],
+    shared: &Shared,
+    planned: &[Rotation],
+    tally: &Tally,
+    cmp: &Comparison,
+    started: Instant,
+) {
+    let contents = contents(src, incs);
     for (i, inc) in incs.iter().enumerate() {
         println!(
             "file #{i}: {}, inode {}, {} bytes from source offset {}{}",
@@ -974,49 +1148,83 @@ fn kill9_at_random_moments_loses_and_duplicates_nothing() {
                 .map_or(String::new(), |k| format!(", kept as {k}"))
         );
     }
-    println!("ingest_sources (id, ino, offset): {sources:?}");
+    println!("ingest_sources (id, ino, offset): {:?}", cmp.sources);
     let done = shared.done.lock().unwrap().clone();
-    let mut phases: Vec<_> = kills_by_phase.into_iter().collect();
+    let mut phases: Vec<_> = tally.kills_by_phase.iter().collect();
     phases.sort();
+    let Comparison {
+        exp_rows,
+        exp_bad,
+        exp_lines,
+        dup_rows,
+        missing_rows,
+        dup_bad,
+        missing_bad,
+        ..
+    } = cmp;
     println!(
-        "kill -9 campaign: {KILLS} kills {phases:?}, {restarts} restarts, {integrity_checks} \
-         integrity checks after kills; \
-         rotations {} ({}) of {} planned, {kills_behind_rotation} \
-         kills left the database on an earlier file than the path named, the writer waited \
-         {:.1} s for rotations to be allowed; {} files, {} ingest_sources rows; {exp_lines} \
-         lines written ({} bytes, {} non-blank); {} rows + {} bad lines in the database \
-         ({exp_rows} + {exp_bad} expected); duplicates {dup_rows} rows / {dup_bad} bad; missing \
-         {missing_rows} rows / {missing_bad} bad; integrity {integrity}; oracle {}; {:.1} s",
+        "kill -9 campaign: {KILLS} kills {phases:?}, {} restarts, {} integrity checks after \
+         kills; rotations {} ({}) of {} planned, {} kills left the database on an earlier file \
+         than the path named, the writer waited {:.1} s for rotations to be allowed; {} files, \
+         {} ingest_sources rows; {exp_lines} lines written ({} bytes, {} non-blank); {} rows + \
+         {} bad lines in the database ({exp_rows} + {exp_bad} expected); duplicates {dup_rows} \
+         rows / {dup_bad} bad; missing {missing_rows} rows / {missing_bad} bad; integrity {}; \
+         oracle {}; {:.1} s",
+        tally.restarts,
+        tally.integrity_checks,
         done.len(),
         count_kinds(&done),
         planned.len(),
+        tally.kills_behind_rotation,
         shared.waited.lock().unwrap().as_secs_f64(),
         incs.len(),
-        sources.len(),
+        cmp.sources.len(),
         src.len(),
         exp_rows + exp_bad,
-        rows.len(),
-        bad.len(),
-        if mismatches.is_empty() && rows.len() == exp_rows && bad.len() == exp_bad {
+        cmp.rows,
+        cmp.bad,
+        cmp.integrity,
+        if cmp.mismatches.is_empty() && cmp.rows == *exp_rows && cmp.bad == *exp_bad {
             "ok"
         } else {
             "MISMATCH"
         },
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(integrity, "ok", "final PRAGMA integrity_check");
+}
+
+fn final_database_is_sound(cmp: &Comparison) {
+    step("the final database is sound");
+    assert_eq!(cmp.integrity, "ok", "final PRAGMA integrity_check");
+}
+
+fn every_planned_rotation_was_done(shared: &Shared, planned: &[Rotation]) {
+    step("every planned rotation was done");
+    let done = shared.done.lock().unwrap().clone();
     assert_eq!(done, planned, "rotations done");
+}
+
+fn no_line_is_lost_or_duplicated(cmp: &Comparison) {
+    step("no line is lost or duplicated");
     assert_eq!(
-        (dup_rows, missing_rows, dup_bad, missing_bad),
+        (cmp.dup_rows, cmp.missing_rows, cmp.dup_bad, cmp.missing_bad),
         (0, 0, 0, 0),
         "duplicated or missing lines (rows dup/missing, bad dup/missing); files and sources \
          are listed above"
     );
-    assert_eq!(rows.len(), exp_rows, "rows in sse_lines");
-    assert_eq!(bad.len(), exp_bad, "rows in bad_lines");
+}
+
+fn both_tables_hold_as_many_lines_as_written(cmp: &Comparison) {
+    step("both tables hold as many lines as written");
+    assert_eq!(cmp.rows, cmp.exp_rows, "rows in sse_lines");
+    assert_eq!(cmp.bad, cmp.exp_bad, "rows in bad_lines");
+}
+
+fn every_file_matches_the_oracle_in_write_order(cmp: &Comparison) {
+    step("every file matches the oracle, in write order");
     assert!(
-        mismatches.is_empty(),
+        cmp.mismatches.is_empty(),
         "database differs from the oracle:\n{}",
-        mismatches.join("\n")
+        cmp.mismatches.join("\n")
     );
 }

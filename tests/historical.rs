@@ -1082,8 +1082,8 @@ fn handwritten_adversarial_lines() {
     assert_summary_counts(&summary, &exp);
 }
 
-/// The contract only asks a nested value to be balanced, so the oracle (serde_json) cannot
-/// judge these lines; expectations are written out in full.
+/// The contract only asks a nested value to be balanced (serde_json alone would refuse these
+/// lines; the shared model judges them by balance); expectations are written out in full.
 #[test]
 fn nested_values_need_only_be_balanced() {
     let input = concat!(
@@ -1733,8 +1733,8 @@ fn dropped_allowlisted_index_is_rebuilt() {
 // Random lines against the oracle
 
 /// Pieces of top-level string contents. No raw `"`: string boundaries stay where the generator
-/// put them, so nested values are always the valid ones below (the oracle cannot judge
-/// balanced-but-invalid nested values).
+/// put them, so nested values are always the valid ones below (balanced-but-invalid nested
+/// values are covered by `model::` and the fuzzers).
 const STRING_PIECES: &[&str] = &[
     "a",
     "pid",

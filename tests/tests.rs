@@ -18,6 +18,8 @@
 //! - `pipe`: a busy pipe shows every line within a second, in both phases;
 //! - `crash`: the kill -9 campaign (Linux);
 //! - `logs`: the log a service keeps: timestamps and levels, JSON, heartbeats, no repeats.
+//! - `model`: the shared contract model (`crates/contract-model`) against the binary on nested
+//!   values only it can judge (balanced, not valid JSON).
 
 mod oracle;
 mod util;
@@ -31,6 +33,7 @@ mod historical;
 mod input;
 mod live;
 mod logs;
+mod model;
 mod multi;
 mod pipe;
 mod service;
