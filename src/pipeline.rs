@@ -72,7 +72,7 @@ pub fn load<R: Source + Send + 'static>(
         .spawn(move || scan_all(reader, framing, builder, empty_rx, full_tx))
         .context("cannot start the reading thread")?;
 
-    let database = db::FileIdentity::of(conn)?;
+    let database = db::DbFile::of(conn)?;
     let written = write_all(
         &mut writer,
         database.as_ref(),
@@ -146,7 +146,7 @@ pub fn seal<R>(batch: &mut Batch, reader: &LineReader<R>) {
 
 fn write_all(
     writer: &mut Writer<'_>,
-    database: Option<&db::FileIdentity>,
+    database: Option<&db::DbFile>,
     tx_lines: u64,
     full: &Receiver<Filled>,
     empty: &SyncSender<Batch>,

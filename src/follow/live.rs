@@ -22,7 +22,7 @@ use rusqlite::Connection;
 
 use crate::db;
 use crate::db::writer::Writer;
-use crate::db::{FileIdentity, SourceRow};
+use crate::db::{DbFile, SourceRow};
 use crate::follow::watch::{Event, LOOK_EVERY, Watch};
 use crate::input::reader::{Framing, LineReader, Next, Rewritten};
 use crate::input::source::{self, Input};
@@ -181,11 +181,7 @@ pub fn follow(
         builder,
         batch: Batch::with_limits(LIVE_LIMITS),
         is_pipe,
-        db: if is_pipe {
-            None
-        } else {
-            FileIdentity::of(conn)?
-        },
+        db: if is_pipe { None } else { DbFile::of(conn)? },
         db_looked: now,
         rss_budget,
         fresh_rss,
@@ -269,7 +265,7 @@ struct Follower<'c, 'p> {
     is_pipe: bool,
     /// The database file as opened, to stop if it is removed or replaced
     /// (rows would go to a file no one sees); looked at every `LOOK_EVERY`.
-    db: Option<FileIdentity>,
+    db: Option<DbFile>,
     db_looked: Instant,
     rss_budget: u64,
     /// RSS when this process started following.
@@ -520,16 +516,16 @@ impl Follower<'_, '_> {
             Event::Quiet => return Ok(()),
             Event::Cut {
                 why,
-                copy: Some((copy, at)),
+                copy: Some(copy),
                 file,
                 row,
             } => {
                 (self.log)(&format!(
                     "{why}; reading on from offset {} in its copy {}, then it from offset 0",
                     reader.offset(),
-                    at.display()
+                    copy.path.display()
                 ));
-                return self.read_copy(slot, copy, file, row);
+                return self.read_copy(slot, copy.file, file, row);
             }
             Event::Cut {
                 why,
