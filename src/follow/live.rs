@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
 use crate::db;
-use crate::db::writer::Writer;
+use crate::db::writer::{SourceRef, Writer};
 use crate::db::{DbFile, SourceRow};
 use crate::follow::watch::{Event, LOOK_EVERY, Watch};
 use crate::input::reader::{Framing, LineReader, Next, Rewritten};
@@ -93,19 +93,19 @@ pub struct Followed {
 pub struct Tailed {
     /// `None` while the path names no file yet.
     reader: Option<LineReader<Input>>,
-    source_id: i64,
+    source: Option<SourceRef>,
     path: Option<PathBuf>,
 }
 
 impl Tailed {
-    /// Follows `reader`, positioned in source `source_id`. `path` is the file
+    /// Follows `reader`, positioned in `source`. `path` is the file
     /// it was opened at, watched for rotation and truncation (see
     /// [`crate::follow::watch`]); `None` for standard input, which can only be
     /// followed alone.
-    pub fn new(reader: LineReader<Input>, source_id: i64, path: Option<PathBuf>) -> Tailed {
+    pub fn new(reader: LineReader<Input>, source: SourceRef, path: Option<PathBuf>) -> Tailed {
         Tailed {
             reader: Some(reader),
-            source_id,
+            source: Some(source),
             path,
         }
     }
@@ -116,7 +116,7 @@ impl Tailed {
     pub fn awaited(path: PathBuf) -> Tailed {
         Tailed {
             reader: None,
-            source_id: 0,
+            source: None,
             path: Some(path),
         }
     }
@@ -150,9 +150,14 @@ pub fn follow(
     if is_pipe && sources.len() > 1 {
         bail!("standard input can only be followed alone, not with other inputs");
     }
-    let starts: Vec<(i64, u64)> = sources
+    let starts: Vec<(Option<SourceRef>, u64)> = sources
         .iter()
-        .map(|s| (s.source_id, s.reader.as_ref().map_or(0, |r| r.offset())))
+        .map(|s| {
+            (
+                s.source.clone(),
+                s.reader.as_ref().map_or(0, |r| r.offset()),
+            )
+        })
         .collect();
     let mut tails = Vec::with_capacity(sources.len());
     for s in sources {
@@ -174,7 +179,7 @@ pub fn follow(
     let now = Instant::now();
     let mut f = Follower {
         conn,
-        writer: Writer::with_sources(conn, &starts)?,
+        writer: Writer::with_sources(conn, starts)?,
         tails,
         turn: 0,
         idle_turns: 0,
@@ -557,9 +562,10 @@ impl Follower<'_, '_> {
     }
 
     /// Finishes the source in `slot` (its unterminated last line is a line:
-    /// nothing more will come to it) and continues with `file` from 0, both
-    /// positions committed in one transaction.
-    fn move_to(&mut self, slot: usize, mut file: File, mut row: SourceRow) -> Result<()> {
+    /// nothing more will come to it) and continues with `file` from 0: the
+    /// finished position is committed now, the new source with its first
+    /// lines.
+    fn move_to(&mut self, slot: usize, mut file: File, row: SourceRow) -> Result<()> {
         let reader = self.tails[slot]
             .reader
             .as_mut()
@@ -568,7 +574,7 @@ impl Follower<'_, '_> {
             self.builder.push(&mut self.batch, &line);
         }
         self.flush(slot)?;
-        self.writer.switch_source(slot, &mut row)?;
+        self.writer.switch_source(slot, &row)?;
         self.tx_started = None;
         file.seek(SeekFrom::Start(0))?;
         let tail = &mut self.tails[slot];
@@ -597,11 +603,11 @@ impl Follower<'_, '_> {
     }
 
     /// Opens an awaited path once it names a readable file, and follows it
-    /// from offset 0 as a new source (its row committed at once).
+    /// from offset 0 as a new source (its row stored with its first lines).
     fn appear(&mut self, slot: usize) -> Result<()> {
         let tail = &mut self.tails[slot];
         let path = tail.path.as_deref().expect("awaited sources have a path");
-        let (mut file, mut row) = match source::successor(path) {
+        let (mut file, row) = match source::successor(path) {
             Ok(found) => found,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
@@ -622,7 +628,7 @@ impl Follower<'_, '_> {
         ));
         let watch = Watch::new(path, &file)?;
         file.seek(SeekFrom::Start(0))?;
-        self.writer.switch_source(slot, &mut row)?;
+        self.writer.switch_source(slot, &row)?;
         self.tx_started = None;
         let mut reader = LineReader::new(
             Input::File(file),

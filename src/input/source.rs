@@ -191,6 +191,8 @@ mod readiness {
 /// An opened source, positioned where ingestion continues.
 pub struct Opened {
     pub input: Input,
+    /// Its source: stored, or new (`id` 0), to be stored with its first
+    /// lines (see `db::writer`).
     pub row: SourceRow,
     /// Bytes left to read when known (files), for progress and rates.
     pub remaining: Option<u64>,
@@ -257,10 +259,11 @@ fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata, Vec<u8>)> {
 }
 
 impl Unresolved {
-    /// Finds or records the source in the database and positions the input.
+    /// Finds the source in the database, or makes a new one, and positions
+    /// the input.
     pub fn resolve(self, conn: &Connection, start: Start) -> Result<Opened> {
         let (Input::File(file), Some((path, meta, head))) = (self.input, self.file) else {
-            let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
+            let row = new_source("-".into(), None, Vec::new(), 0);
             return Ok(Opened {
                 input: Input::Stdin(Stdin::new()),
                 row,
@@ -282,14 +285,22 @@ impl Unresolved {
             unreachable!()
         };
         match (start, last) {
-            (Start::Resume, Some(last)) => opened.continue_from(conn, &path, &meta, head, last)?,
+            (Start::Resume, Some(last)) => opened.continue_from(&path, &meta, head, last)?,
             (Start::At(offset), Some(last)) if last.offset == offset => {
-                opened.continue_from(conn, &path, &meta, head, last)?
+                opened.continue_from(&path, &meta, head, last)?
             }
-            (Start::Resume, None) => opened.row = new_source(conn, name, Some(&meta), head, 0)?,
+            (Start::Resume, None) => opened.row = new_source(name, Some(&meta), head, 0),
             (Start::At(offset), _) => {
                 check_start_offset(file, meta.len(), offset, &path)?;
-                opened.row = new_source(conn, name, Some(&meta), head, offset)?;
+                opened.row = new_source(name, Some(&meta), head, offset);
+                // Unlike a source from 0, which a later run would start
+                // from 0 anyway, one from a chosen offset is stored at once:
+                // only its row says to skip what comes before. Its tail is
+                // empty, so it never matches a copy on its first bytes alone
+                // (see `find_previous`).
+                if offset > 0 {
+                    opened.row.id = db::insert_source(conn, &opened.row)?;
+                }
             }
         }
         let Input::File(file) = &mut opened.input else {
@@ -308,7 +319,6 @@ impl Opened {
     /// same folder; else starts the file at `path` over as a new source.
     fn continue_from(
         &mut self,
-        conn: &Connection,
         path: &Path,
         meta: &std::fs::Metadata,
         head: Vec<u8>,
@@ -344,7 +354,7 @@ impl Opened {
             "{} {why}{lost}; ingesting it as a new source from offset 0",
             path.display()
         ));
-        self.row = new_source(conn, canonical(path), Some(meta), head, 0)?;
+        self.row = new_source(canonical(path), Some(meta), head, 0);
         Ok(())
     }
 }
@@ -549,23 +559,21 @@ fn mismatch(file: &File, len: u64, head: &[u8], last: &SourceRow) -> Result<Opti
     Ok(None)
 }
 
+/// A new source from `offset`, not stored yet.
 fn new_source(
-    conn: &Connection,
     path: String,
     meta: Option<&std::fs::Metadata>,
     head: Vec<u8>,
     offset: u64,
-) -> Result<SourceRow> {
-    let mut row = SourceRow {
+) -> SourceRow {
+    SourceRow {
         id: 0,
         path,
         file: meta.map(FileId::of),
         head,
         offset,
         tail: Vec::new(),
-    };
-    row.id = db::insert_source(conn, &row)?;
-    Ok(row)
+    }
 }
 
 pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
