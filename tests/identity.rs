@@ -70,8 +70,10 @@ fn finish(dir: &Dir) {
     assert!(err.contains("finishing that from"), "{err}");
 }
 
-/// The database holds `a` then `c`, each line once, each file as its own source, and `b`
-/// (the file copied away before anything of it was committed) nowhere twice either.
+/// The database holds `a` then `c`, each line once, each file as its own source. `b` is not
+/// there: it was copied away before any line of it was committed, and nothing stored tells
+/// its copy from any other file named like one (as for a copy-truncate before any run saw the
+/// file); before the fix its place was taken by `a`, again.
 fn assert_a_then_c(dir: &Dir, a: &[u8], c: &[u8]) {
     let db = dir.db(DB);
     // `sid` tells every line of these files apart.
