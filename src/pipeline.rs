@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::db;
-use crate::db::writer::Writer;
+use crate::db::writer::{SourceRef, Writer};
 use crate::input::reader::{Framing, LineReader, Next, ReadError, Source};
 use crate::report::{Progress, Stats};
 use crate::scan::batch::{Batch, Builder, Limits};
@@ -44,6 +44,8 @@ pub struct Loaded<R> {
     pub stats: Stats,
     /// The reader, positioned after the last committed line, for live mode.
     pub reader: LineReader<R>,
+    /// The source read, stored now if any line of it was committed.
+    pub source: SourceRef,
     pub ending: Ending,
 }
 
@@ -51,7 +53,7 @@ pub struct Loaded<R> {
 /// committing the source's position with every transaction of `tx_lines`.
 pub fn load<R: Source + Send + 'static>(
     conn: &Connection,
-    source_id: i64,
+    source: SourceRef,
     reader: LineReader<R>,
     framing: Framing,
     builder: Builder,
@@ -59,7 +61,7 @@ pub fn load<R: Source + Send + 'static>(
     progress: &Progress,
 ) -> Result<Loaded<R>> {
     let started = Instant::now();
-    let mut writer = Writer::new(conn, source_id, reader.offset())?;
+    let mut writer = Writer::new(conn, source, reader.offset())?;
     let (full_tx, full_rx) = sync_channel::<Filled>(IN_FLIGHT);
     let (empty_tx, empty_rx) = sync_channel::<Batch>(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
@@ -72,7 +74,7 @@ pub fn load<R: Source + Send + 'static>(
         .spawn(move || scan_all(reader, framing, builder, empty_rx, full_tx))
         .context("cannot start the reading thread")?;
 
-    let database = db::FileIdentity::of(conn)?;
+    let database = db::DbFile::of(conn)?;
     let written = write_all(
         &mut writer,
         database.as_ref(),
@@ -93,6 +95,7 @@ pub fn load<R: Source + Send + 'static>(
     Ok(Loaded {
         stats,
         reader,
+        source: writer.source(0).cloned().expect("slot 0 has its source"),
         ending,
     })
 }
@@ -146,7 +149,7 @@ pub fn seal<R>(batch: &mut Batch, reader: &LineReader<R>) {
 
 fn write_all(
     writer: &mut Writer<'_>,
-    database: Option<&db::FileIdentity>,
+    database: Option<&db::DbFile>,
     tx_lines: u64,
     full: &Receiver<Filled>,
     empty: &SyncSender<Batch>,

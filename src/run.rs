@@ -12,6 +12,7 @@ use rusqlite::Connection;
 
 use crate::config::Config;
 use crate::db;
+use crate::db::writer::SourceRef;
 use crate::follow::handover::{self, NotExecuted};
 use crate::follow::live::{self, End, LIVE_READ_BUFFER};
 use crate::input::reader::{Framing, LineReader, ReadError};
@@ -344,7 +345,7 @@ fn nap() -> bool {
 }
 
 /// Standard input after its backfill: its source and its reader, positioned.
-type Pipe = (i64, LineReader<Input>);
+type Pipe = (SourceRef, LineReader<Input>);
 
 /// What a backfill of all the inputs did.
 struct Backfilled {
@@ -406,10 +407,10 @@ fn backfill(
             Framing::ToEof
         };
         let progress = log.progress(opened.remaining);
-        let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
+        let (reader, source) = positioned_reader(opened, READ_BUFFER, config.max_line);
         let mut loaded = pipeline::load(
             conn,
-            source_id,
+            source,
             reader,
             framing,
             Builder::new(config.max_line),
@@ -422,7 +423,7 @@ fn backfill(
         done.reach = reach(&mut loaded);
         done.offsets.push(loaded.reader.offset());
         if is_pipe {
-            done.pipe = Some((source_id, loaded.reader));
+            done.pipe = Some((loaded.source, loaded.reader));
         }
         if done.ending == Ending::Stopped {
             break;
@@ -457,10 +458,10 @@ fn finish_rotated(
     path: &Path,
 ) -> Result<Option<source::Opened>> {
     let progress = log.progress(opened.remaining);
-    let (reader, source_id) = positioned_reader(opened, READ_BUFFER, config.max_line);
+    let (reader, source) = positioned_reader(opened, READ_BUFFER, config.max_line);
     let mut loaded = pipeline::load(
         conn,
-        source_id,
+        source,
         reader,
         Framing::ToEof,
         Builder::new(config.max_line),
@@ -476,9 +477,9 @@ fn finish_rotated(
     if loaded.ending == Ending::Stopped {
         return Ok(None);
     }
-    let (file, mut row) =
+    // Stored with its first lines (see db::writer).
+    let (file, row) =
         source::successor(path).with_context(|| format!("cannot open input {}", path.display()))?;
-    row.id = db::insert_source(conn, &row)?;
     let remaining = file.metadata()?.len();
     Ok(Some(source::Opened {
         input: Input::File(file),
@@ -506,7 +507,7 @@ fn switch(
 ) -> Result<()> {
     let log = &config.log;
     let summary = report::summary(stats, mem::peak_rss());
-    let Some((source_id, mut reader)) = pipe else {
+    let Some((source, mut reader)) = pipe else {
         let list: Vec<String> = offsets.iter().map(u64::to_string).collect();
         let s = if list.len() == 1 { "" } else { "s" };
         log.info_with(
@@ -539,7 +540,7 @@ fn switch(
         config,
         locks,
         conn,
-        vec![live::Tailed::new(reader, source_id, None)],
+        vec![live::Tailed::new(reader, source, None)],
     )
 }
 
@@ -609,9 +610,9 @@ fn open_live(
     for (i, (input, start)) in inputs.into_iter().zip(starts).enumerate() {
         let opened = input.resolve(&conn, start)?;
         note_restart(log, opened.restarted.as_deref());
-        let (reader, source_id) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
+        let (reader, source) = positioned_reader(opened, LIVE_READ_BUFFER, config.max_line);
         let path = config.inputs.get(i).cloned();
-        sources.push(live::Tailed::new(reader, source_id, path));
+        sources.push(live::Tailed::new(reader, source, path));
     }
     Ok((conn, sources))
 }
@@ -793,11 +794,11 @@ fn positioned_reader(
     opened: source::Opened,
     buffer: usize,
     max_line: usize,
-) -> (LineReader<Input>, i64) {
+) -> (LineReader<Input>, SourceRef) {
     let mut reader = LineReader::new(opened.input, opened.row.offset, buffer, max_line);
     reader.seed_tail(&opened.row.tail);
     reader.expect_head(&opened.row.head);
-    (reader, opened.row.id)
+    (reader, SourceRef::from(opened.row))
 }
 
 /// Removes a new database's build file when dropped, unless kept.

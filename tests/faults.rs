@@ -480,9 +480,9 @@ fn before_exec_case(action: Action, seed: u64) {
 }
 
 /// A failure in the commit that moves from a rotated file to its successor (the old file's last
-/// rows and the new source's row, in one transaction): killed there, the next start finds the
-/// old file by its inode and finishes it; an I/O error there is retried in place. Either way
-/// every line of both files lands once, in order.
+/// rows and final position; the new source's row comes with its first lines): killed there, the
+/// next start finds the old file by its inode and finishes it; an I/O error there is retried in
+/// place. Either way every line of both files lands once, in order.
 fn rotation_commit_case(action: Action) {
     let dir = Dir::new();
     let db = dir.path(DB);

@@ -77,7 +77,7 @@ fn follower() {
         );
         reader.seed_tail(&opened.row.tail);
         reader.expect_head(&opened.row.head);
-        sources.push(Tailed::new(reader, opened.row.id, Some(path.clone())));
+        sources.push(Tailed::new(reader, opened.row.into(), Some(path.clone())));
     }
     let followed = live::follow(
         &conn,
@@ -639,7 +639,7 @@ fn standard_input_is_followed_alone() {
     let open = |input: source::Unresolved, path: Option<PathBuf>| {
         let o = input.resolve(&conn, Start::Resume).expect("resolve");
         let reader = LineReader::new(o.input, o.row.offset, LIVE_READ_BUFFER, 1 << 20);
-        Tailed::new(reader, o.row.id, path)
+        Tailed::new(reader, o.row.into(), path)
     };
     let a = dir.path("a.jsonl");
     let both = vec![

@@ -10,6 +10,7 @@
 //! - `cli`: flags, their ranges and the hand-over of settings;
 //! - `multi`: one live follower following several files at once (through the library);
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
+//! - `identity`: a new source is recorded with its first lines, a copy-truncate before them;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
 //! - `service`: the systemd unit and launchd agent of contrib/, run as written; standard input
@@ -30,6 +31,7 @@ mod crash;
 mod database;
 mod faults;
 mod historical;
+mod identity;
 mod input;
 mod live;
 mod logs;

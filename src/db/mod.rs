@@ -4,20 +4,21 @@
 //! [`writer`] commits batches with their sources' positions.
 //!
 //! May call `scan::batch` (the rows it writes), `views` (created on open),
-//! `report` (progress of long steps) and `sys::failpoint`.
+//! `report` (progress of long steps), `sys::failpoint` and `sys::file_id`.
 
 mod migrate;
 mod stmt;
 pub mod writer;
 
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::report::{Log, Progress};
+use crate::sys::file_id::FileId;
 
 pub use stmt::RawStmt;
 
@@ -241,7 +242,7 @@ fn open_as(path: &Path, tuning: &Tuning, created: Option<FileId>, log: &Log) -> 
         }
     })?;
     if let Some(id) = created
-        && FileId::of_conn(&conn) != Some(id)
+        && conn_file(&conn) != Some(id)
     {
         bail!(
             "cannot open database {display}: the file changed between its creation and its \
@@ -384,26 +385,10 @@ pub fn check_folder(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A file's device and inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    fn of(m: &std::fs::Metadata) -> FileId {
-        FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        }
-    }
-
-    /// The file a connection has open, by the path SQLite resolved.
-    fn of_conn(conn: &Connection) -> Option<FileId> {
-        let path = conn.path().filter(|p| !p.is_empty())?;
-        std::fs::metadata(path).ok().map(|m| FileId::of(&m))
-    }
+/// The file a connection has open, by the path SQLite resolved.
+fn conn_file(conn: &Connection) -> Option<FileId> {
+    let path = conn.path().filter(|p| !p.is_empty())?;
+    FileId::at(Path::new(path)).ok()
 }
 
 /// Creates an empty file for a database (or a file beside one) with `mode`
@@ -421,7 +406,7 @@ pub fn create_file(path: &Path, mode: u32) -> io::Result<FileId> {
         .open(path)?;
     // Closed before SQLite opens it: closing a second descriptor of a file
     // would drop the POSIX locks SQLite holds on it.
-    Ok(FileId::of(&file.metadata()?))
+    FileId::of_file(&file)
 }
 
 /// Why a database's tables are not ones ingestor made.
@@ -820,34 +805,32 @@ pub fn write_error(conn: &Connection, e: rusqlite::Error) -> WriteError {
     }
 }
 
-/// The database file as opened (device and inode), to notice it being
-/// removed or replaced while rows are written: they would go to a file no
-/// one can see any more.
-pub struct FileIdentity {
+/// The database file as opened, by its path, to notice it being removed or
+/// replaced while rows are written: they would go to a file no one can see
+/// any more.
+pub struct DbFile {
     path: std::path::PathBuf,
-    id: (u64, u64),
+    id: FileId,
 }
 
-impl FileIdentity {
+impl DbFile {
     /// The file `conn` has open, by its path; `None` in memory. A path that
     /// no longer names a file was removed already: that is the error.
-    pub fn of(conn: &Connection) -> Result<Option<FileIdentity>> {
-        use std::os::unix::fs::MetadataExt;
+    pub fn of(conn: &Connection) -> Result<Option<DbFile>> {
         let Some(path) = conn.path().filter(|p| !p.is_empty()).map(Path::new) else {
             return Ok(None);
         };
-        let m = std::fs::metadata(path).map_err(|_| moved_error(path.display()))?;
-        Ok(Some(FileIdentity {
+        let id = FileId::at(path).map_err(|_| moved_error(path.display()))?;
+        Ok(Some(DbFile {
             path: path.to_owned(),
-            id: (m.dev(), m.ino()),
+            id,
         }))
     }
 
     /// Fails when the path no longer names the file opened.
     pub fn check(&self) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        match std::fs::metadata(&self.path) {
-            Ok(m) if (m.dev(), m.ino()) == self.id => Ok(()),
+        match FileId::at(&self.path) {
+            Ok(id) if id == self.id => Ok(()),
             _ => Err(moved_error(self.path.display())),
         }
     }
@@ -858,8 +841,8 @@ impl FileIdentity {
 pub struct SourceRow {
     pub id: i64,
     pub path: String,
-    pub dev: Option<i64>,
-    pub ino: Option<i64>,
+    /// The file it was read from; `None` for a pipe.
+    pub file: Option<FileId>,
     pub head: Vec<u8>,
     pub offset: u64,
     pub tail: Vec<u8>,
@@ -876,8 +859,7 @@ pub fn last_source(conn: &Connection, path: &str) -> Result<Option<SourceRow>> {
                 Ok(SourceRow {
                     id: r.get(0)?,
                     path: r.get(1)?,
-                    dev: r.get(2)?,
-                    ino: r.get(3)?,
+                    file: FileId::from_columns(r.get(2)?, r.get(3)?),
                     head: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
                     offset: r.get::<_, i64>(5)? as u64,
                     tail: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
@@ -890,14 +872,15 @@ pub fn last_source(conn: &Connection, path: &str) -> Result<Option<SourceRow>> {
 /// Records a new source starting at `offset`, read on this machine; returns
 /// its id.
 pub fn insert_source(conn: &Connection, s: &SourceRow) -> rusqlite::Result<i64> {
+    let (dev, ino) = s.file.map(FileId::columns).unzip();
     conn.execute(
         "INSERT INTO ingest_sources(path, host, dev, ino, head, offset, tail, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ'))",
         params![
             s.path,
             host_name(),
-            s.dev,
-            s.ino,
+            dev,
+            ino,
             s.head,
             s.offset as i64,
             s.tail

@@ -6,6 +6,16 @@
 //! source; a transaction may hold batches of several, and its commit saves
 //! the position of every source it wrote to, so that each source's rows and
 //! position are durable together.
+//!
+//! A new source's `ingest_sources` row is inserted in the transaction that
+//! first writes to it, never before: a row durable without its first lines
+//! would hold only the file's first bytes as a fingerprint, and after a
+//! copy-truncate those can match an older, longer copy that starts alike, so
+//! that a restart reads that copy again as the new source's continuation.
+//! Until then the source's predecessor is the latest row for its path, which
+//! a restart finishes (nothing left) before taking the new file from 0. (A
+//! source started at a chosen offset is stored at once, by `input::source`:
+//! only its row says where it starts.)
 
 use anyhow::Result;
 use rusqlite::Connection;
@@ -14,6 +24,24 @@ use crate::db::{self, RawStmt, SourceRow, WriteError};
 use crate::report::Stats;
 use crate::scan::batch::Batch;
 use crate::sys::failpoint;
+
+/// Which `ingest_sources` row a source's lines go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceRef {
+    Stored(i64),
+    /// Not stored yet (`id` 0): inserted with the first lines written to it.
+    New(SourceRow),
+}
+
+impl From<SourceRow> for SourceRef {
+    fn from(row: SourceRow) -> SourceRef {
+        if row.id == 0 {
+            SourceRef::New(row)
+        } else {
+            SourceRef::Stored(row.id)
+        }
+    }
+}
 
 pub struct Writer<'c> {
     conn: &'c Connection,
@@ -30,7 +58,11 @@ pub struct Writer<'c> {
 
 /// One source's position.
 struct Slot {
-    source_id: i64,
+    /// `None` while the slot has no source yet (an awaited path).
+    source: Option<SourceRef>,
+    /// A new source's row inserted in the open transaction: the slot's
+    /// source again if that transaction is rolled back.
+    inserted: Option<SourceRow>,
     /// Position and fingerprint after the last written batch.
     end_offset: u64,
     tail: Vec<u8>,
@@ -42,9 +74,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(source_id: i64, offset: u64) -> Slot {
+    fn new(source: Option<SourceRef>, offset: u64) -> Slot {
         Slot {
-            source_id,
+            source,
+            inserted: None,
             end_offset: offset,
             tail: Vec::new(),
             committed_offset: offset,
@@ -54,8 +87,8 @@ impl Slot {
     }
 }
 
-/// Where a source stands: its `ingest_sources` row and the offset just past
-/// its last committed-or-pending line.
+/// Where a source stands: its `ingest_sources` row (0 while not stored) and
+/// the offset just past its last committed-or-pending line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
     pub source_id: i64,
@@ -64,19 +97,25 @@ pub struct Position {
 
 impl<'c> Writer<'c> {
     /// A writer of one source (slot 0), from `start_offset`.
-    pub fn new(conn: &'c Connection, source_id: i64, start_offset: u64) -> Result<Self> {
-        Self::with_sources(conn, &[(source_id, start_offset)])
+    pub fn new(conn: &'c Connection, source: SourceRef, start_offset: u64) -> Result<Self> {
+        Self::with_sources(conn, vec![(Some(source), start_offset)])
     }
 
-    /// A writer of several sources, `(source id, start offset)` each; slot
-    /// `i` is `sources[i]`. Id 0 is a slot with no source yet, which
+    /// A writer of several sources, `(source, start offset)` each; slot `i`
+    /// is `sources[i]`. `None` is a slot with no source yet, which
     /// [`Writer::switch_source`] gives one.
-    pub fn with_sources(conn: &'c Connection, sources: &[(i64, u64)]) -> Result<Self> {
+    pub fn with_sources(
+        conn: &'c Connection,
+        sources: Vec<(Option<SourceRef>, u64)>,
+    ) -> Result<Self> {
         Ok(Writer {
             conn,
             insert_row: RawStmt::prepare(conn, db::INSERT_ROW)?,
             insert_bad: RawStmt::prepare(conn, db::INSERT_BAD)?,
-            slots: sources.iter().map(|&(id, at)| Slot::new(id, at)).collect(),
+            slots: sources
+                .into_iter()
+                .map(|(source, at)| Slot::new(source, at))
+                .collect(),
             committed_stats: Stats::default(),
             in_tx: false,
             lines_in_tx: 0,
@@ -103,11 +142,12 @@ impl<'c> Writer<'c> {
         self.try_commit().map_err(|e| db::write_error(self.conn, e))
     }
 
-    /// Moves the source in `slot` on to another: its final position and the
-    /// new source's row are committed in one transaction (with whatever else
-    /// the transaction holds), so that a crash leaves either the old file
-    /// still to finish or the new one begun.
-    pub fn switch_source(&mut self, slot: usize, next: &mut SourceRow) -> Result<(), WriteError> {
+    /// Moves the source in `slot` on to `next`, a new source: the finished
+    /// one's final position is committed now (with whatever else the
+    /// transaction holds), `next`'s row with its first lines, so that a crash
+    /// leaves the old file finished or the new one begun, never a new source
+    /// recorded with nothing read from it.
+    pub fn switch_source(&mut self, slot: usize, next: &SourceRow) -> Result<(), WriteError> {
         self.try_switch_source(slot, next)
             .map_err(|e| db::write_error(self.conn, e))
     }
@@ -122,7 +162,18 @@ impl<'c> Writer<'c> {
             self.in_tx = true;
         }
         at.touched = true;
-        let source_id = at.source_id;
+        let source_id = match &at.source {
+            Some(SourceRef::Stored(id)) => *id,
+            Some(SourceRef::New(new)) => {
+                let id = db::insert_source(self.conn, new)?;
+                let Some(SourceRef::New(new)) = at.source.replace(SourceRef::Stored(id)) else {
+                    unreachable!()
+                };
+                at.inserted = Some(new);
+                id
+            }
+            None => unreachable!("only a slot with a source has lines"),
+        };
         for row in &batch.rows {
             self.insert_row.execute_row(batch, source_id, row)?;
         }
@@ -148,7 +199,9 @@ impl<'c> Writer<'c> {
         }
         failpoint::hit("before-position")?;
         for at in self.slots.iter().filter(|s| s.touched) {
-            db::save_position(self.conn, at.source_id, at.end_offset, &at.tail)?;
+            if let Some(SourceRef::Stored(id)) = at.source {
+                db::save_position(self.conn, id, at.end_offset, &at.tail)?;
+            }
         }
         failpoint::hit("before-commit")?;
         self.conn.execute_batch("COMMIT")?;
@@ -157,6 +210,7 @@ impl<'c> Writer<'c> {
         for at in &mut self.slots {
             if at.touched {
                 at.touched = false;
+                at.inserted = None;
                 at.committed_offset = at.end_offset;
                 at.committed_tail.clone_from(&at.tail);
             }
@@ -166,21 +220,18 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    fn try_switch_source(&mut self, slot: usize, next: &mut SourceRow) -> rusqlite::Result<()> {
-        if !self.in_tx {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            self.in_tx = true;
-        }
-        // The finished source's final position goes with the new row, even
-        // when nothing was written to it in this transaction (a slot with no
-        // source yet has none).
-        let at = &mut self.slots[slot];
-        at.touched |= at.source_id != 0;
-        next.id = db::insert_source(self.conn, next)?;
+    fn try_switch_source(&mut self, slot: usize, next: &SourceRow) -> rusqlite::Result<()> {
+        // Lines of the finished source still pending are committed now, with
+        // its final position. Nothing pending, its stored position is final
+        // already: saving it again would store this process's fingerprint,
+        // empty if it read nothing of that source, and without one no copy
+        // of the file could be found again after a restart.
         failpoint::hit("rotate-before-commit")?;
         self.try_commit()?;
+        failpoint::hit("rotate-after-commit")?;
         let at = &mut self.slots[slot];
-        at.source_id = next.id;
+        at.source = Some(SourceRef::New(next.clone()));
+        at.inserted = None;
         at.end_offset = next.offset;
         at.tail.clear();
         at.committed_offset = next.offset;
@@ -199,6 +250,9 @@ impl<'c> Writer<'c> {
         self.lines_in_tx = 0;
         for at in &mut self.slots {
             at.touched = false;
+            if let Some(new) = at.inserted.take() {
+                at.source = Some(SourceRef::New(new));
+            }
             at.end_offset = at.committed_offset;
             at.tail.clone_from(&at.committed_tail);
         }
@@ -225,10 +279,18 @@ impl<'c> Writer<'c> {
         &self.slots[slot].tail
     }
 
+    /// The source in `slot`, as stored now or still to store.
+    pub fn source(&self, slot: usize) -> Option<&SourceRef> {
+        self.slots[slot].source.as_ref()
+    }
+
     /// Every source's position, in slot order.
     pub fn positions(&self) -> impl Iterator<Item = Position> + '_ {
         self.slots.iter().map(|s| Position {
-            source_id: s.source_id,
+            source_id: match s.source {
+                Some(SourceRef::Stored(id)) => id,
+                _ => 0,
+            },
             offset: s.end_offset,
         })
     }

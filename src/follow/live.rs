@@ -21,8 +21,8 @@ use anyhow::{Result, anyhow, bail};
 use rusqlite::Connection;
 
 use crate::db;
-use crate::db::writer::Writer;
-use crate::db::{FileIdentity, SourceRow, WriteError};
+use crate::db::writer::{SourceRef, Writer};
+use crate::db::{DbFile, SourceRow, WriteError};
 use crate::follow::watch::{Event, LOOK_EVERY, Watch};
 use crate::input::reader::{Framing, LineReader, Next, ReadError};
 use crate::input::source::{self, CatchUp, Input};
@@ -102,19 +102,19 @@ pub struct Followed {
 pub struct Tailed {
     /// `None` while the path names no file yet.
     reader: Option<LineReader<Input>>,
-    source_id: i64,
+    source: Option<SourceRef>,
     path: Option<PathBuf>,
 }
 
 impl Tailed {
-    /// Follows `reader`, positioned in source `source_id`. `path` is the file
+    /// Follows `reader`, positioned in `source`. `path` is the file
     /// it was opened at, watched for rotation and truncation (see
     /// [`crate::follow::watch`]); `None` for standard input, which can only be
     /// followed alone.
-    pub fn new(reader: LineReader<Input>, source_id: i64, path: Option<PathBuf>) -> Tailed {
+    pub fn new(reader: LineReader<Input>, source: SourceRef, path: Option<PathBuf>) -> Tailed {
         Tailed {
             reader: Some(reader),
-            source_id,
+            source: Some(source),
             path,
         }
     }
@@ -125,7 +125,7 @@ impl Tailed {
     pub fn awaited(path: PathBuf) -> Tailed {
         Tailed {
             reader: None,
-            source_id: 0,
+            source: None,
             path: Some(path),
         }
     }
@@ -159,9 +159,14 @@ pub fn follow(
     if is_pipe && sources.len() > 1 {
         bail!("standard input can only be followed alone, not with other inputs");
     }
-    let starts: Vec<(i64, u64)> = sources
+    let starts: Vec<(Option<SourceRef>, u64)> = sources
         .iter()
-        .map(|s| (s.source_id, s.reader.as_ref().map_or(0, |r| r.offset())))
+        .map(|s| {
+            (
+                s.source.clone(),
+                s.reader.as_ref().map_or(0, |r| r.offset()),
+            )
+        })
         .collect();
     let mut tails = Vec::with_capacity(sources.len());
     for s in sources {
@@ -183,18 +188,14 @@ pub fn follow(
     let now = Instant::now();
     let mut f = Follower {
         conn,
-        writer: Writer::with_sources(conn, &starts)?,
+        writer: Writer::with_sources(conn, starts)?,
         tails,
         turn: 0,
         idle_turns: 0,
         builder,
         batch: Batch::with_limits(LIVE_LIMITS),
         is_pipe,
-        db: if is_pipe {
-            None
-        } else {
-            FileIdentity::of(conn)?
-        },
+        db: if is_pipe { None } else { DbFile::of(conn)? },
         db_looked: now,
         rss_budget,
         fresh_rss,
@@ -342,7 +343,7 @@ struct Follower<'c, 'p> {
     is_pipe: bool,
     /// The database file as opened, to stop if it is removed or replaced
     /// (rows would go to a file no one sees); looked at every `LOOK_EVERY`.
-    db: Option<FileIdentity>,
+    db: Option<DbFile>,
     db_looked: Instant,
     rss_budget: u64,
     /// RSS when this process started following.
@@ -654,16 +655,16 @@ impl Follower<'_, '_> {
             Event::Quiet => return Ok(()),
             Event::Cut {
                 why,
-                copy: Some((copy, at)),
+                copy: Some(copy),
                 file,
                 row,
             } => {
                 self.log.info(format_args!(
                     "{why}; reading on from offset {} in its copy {}, then it from offset 0",
                     reader.offset(),
-                    at.display()
+                    copy.path.display()
                 ));
-                return self.read_copy(slot, copy, file, row);
+                return self.read_copy(slot, copy.file, file, row);
             }
             Event::Cut {
                 why,
@@ -696,9 +697,10 @@ impl Follower<'_, '_> {
     }
 
     /// Finishes the source in `slot` (its unterminated last line is a line:
-    /// nothing more will come to it) and continues with `file` from 0, both
-    /// positions committed in one transaction.
-    fn move_to(&mut self, slot: usize, mut file: File, mut row: SourceRow) -> Step<()> {
+    /// nothing more will come to it) and continues with `file` from 0: the
+    /// finished position is committed now, the new source with its first
+    /// lines.
+    fn move_to(&mut self, slot: usize, mut file: File, row: SourceRow) -> Step<()> {
         let reader = self.tails[slot]
             .reader
             .as_mut()
@@ -707,7 +709,7 @@ impl Follower<'_, '_> {
             self.builder.push(&mut self.batch, &line);
         }
         self.flush(slot)?;
-        self.writer.switch_source(slot, &mut row)?;
+        self.writer.switch_source(slot, &row)?;
         self.tx_started = None;
         file.seek(SeekFrom::Start(0))?;
         let tail = &mut self.tails[slot];
@@ -736,11 +738,11 @@ impl Follower<'_, '_> {
     }
 
     /// Opens an awaited path once it names a readable file, and follows it
-    /// from offset 0 as a new source (its row committed at once).
+    /// from offset 0 as a new source (its row stored with its first lines).
     fn appear(&mut self, slot: usize) -> Step<()> {
         let tail = &mut self.tails[slot];
         let path = tail.path.as_deref().expect("awaited sources have a path");
-        let (mut file, mut row) = match source::successor(path) {
+        let (mut file, row) = match source::successor(path) {
             Ok(found) => found,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
@@ -761,7 +763,7 @@ impl Follower<'_, '_> {
         ));
         let watch = Watch::new(path, &file)?;
         file.seek(SeekFrom::Start(0))?;
-        self.writer.switch_source(slot, &mut row)?;
+        self.writer.switch_source(slot, &row)?;
         self.tx_started = None;
         let mut reader = LineReader::new(
             Input::File(file),

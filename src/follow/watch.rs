@@ -16,15 +16,15 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 
 use crate::db::SourceRow;
-use crate::input::source;
+use crate::input::source::{self, Previous};
 use crate::report::Log;
+use crate::sys::file_id::FileId;
 
 /// How often the path is looked up.
 pub const LOOK_EVERY: Duration = Duration::from_millis(100);
@@ -39,7 +39,7 @@ pub enum Event {
     /// content that was cut (logrotate's copytruncate leaves one).
     Cut {
         why: String,
-        copy: Option<(File, PathBuf)>,
+        copy: Option<Previous>,
         file: File,
         row: SourceRow,
     },
@@ -52,16 +52,20 @@ pub enum Event {
     },
 }
 
-type Id = (u64, u64);
-
-fn id(meta: &std::fs::Metadata) -> Id {
-    (meta.dev(), meta.ino())
+/// A file the path has named since the one being read, opened as soon as
+/// seen (so that one rotated away again before its turn is not lost).
+struct Next {
+    file: File,
+    /// Its source, from offset 0 (not stored yet).
+    row: SourceRow,
+    id: FileId,
+    seen: Instant,
 }
 
 pub struct Watch {
     path: PathBuf,
     /// The file being read.
-    reading: Id,
+    reading: FileId,
     size: u64,
     /// The first bytes of the file being read, kept to recognise a copy of
     /// it once it has been cut.
@@ -71,9 +75,8 @@ pub struct Watch {
     /// copytruncate is written after that.
     seen_whole: SystemTime,
     looked: Instant,
-    /// Files the path has named since, opened as soon as seen (so that one
-    /// rotated away again before its turn is not lost), with when.
-    next: VecDeque<(File, SourceRow, Id, Instant)>,
+    /// Files the path has named since, oldest first.
+    next: VecDeque<Next>,
     /// The file being read is a finished copy: no need to wait for it to
     /// settle before moving on.
     finished: bool,
@@ -86,7 +89,7 @@ impl Watch {
         let meta = file.metadata()?;
         Ok(Watch {
             path: path.to_owned(),
-            reading: id(&meta),
+            reading: FileId::of(&meta),
             size: meta.len(),
             head: source::read_at(file, 0, source::HEAD_LEN)?,
             grew: Instant::now(),
@@ -102,10 +105,11 @@ impl Watch {
     /// acted on: until then the same event comes again).
     pub fn moved_to(&mut self, file: &File) -> io::Result<()> {
         let meta = file.metadata()?;
-        if self.next.front().is_some_and(|n| n.2 == id(&meta)) {
+        let id = FileId::of(&meta);
+        if self.next.front().is_some_and(|n| n.id == id) {
             self.next.pop_front();
         }
-        self.reading = id(&meta);
+        self.reading = id;
         self.size = meta.len();
         self.head = source::read_at(file, 0, source::HEAD_LEN)?;
         self.grew = Instant::now();
@@ -117,10 +121,15 @@ impl Watch {
     /// Reads on in `copy` (same content as the cut file up to the position),
     /// then goes back to the cut file, now at `file`, from 0 as `row`.
     pub fn reading_copy(&mut self, copy: &File, file: File, row: SourceRow) -> io::Result<()> {
-        let cut = id(&file.metadata()?);
+        let id = FileId::of_file(&file)?;
         self.moved_to(copy)?;
         self.finished = true;
-        self.next.push_front((file, row, cut, Instant::now()));
+        self.next.push_front(Next {
+            file,
+            row,
+            id,
+            seen: Instant::now(),
+        });
         Ok(())
     }
 
@@ -131,8 +140,8 @@ impl Watch {
             return Ok(());
         }
         self.looked = Instant::now();
-        let now = match std::fs::metadata(&self.path) {
-            Ok(m) => id(&m),
+        let now = match FileId::at(&self.path) {
+            Ok(id) => id,
             Err(_) => {
                 if self.next.is_empty() {
                     self.tell(
@@ -146,13 +155,18 @@ impl Watch {
                 return Ok(());
             }
         };
-        if now == self.reading || self.next.iter().any(|n| n.2 == now) {
+        if now == self.reading || self.next.iter().any(|n| n.id == now) {
             return Ok(());
         }
         match source::successor(&self.path) {
             Ok((file, row)) => {
-                let opened = id(&file.metadata()?);
-                self.next.push_back((file, row, opened, Instant::now()));
+                let id = FileId::of_file(&file)?;
+                self.next.push_back(Next {
+                    file,
+                    row,
+                    id,
+                    seen: Instant::now(),
+                });
             }
             Err(e) => self.tell(
                 log,
@@ -196,12 +210,10 @@ impl Watch {
         self.look(log)?;
         let settled = self.grew.elapsed() >= SETTLE;
         match self.next.front() {
-            Some((file, row, _, seen))
-                if self.finished || (settled && seen.elapsed() >= SETTLE) =>
-            {
+            Some(next) if self.finished || (settled && next.seen.elapsed() >= SETTLE) => {
                 Ok(Event::Rotated {
-                    file: file.try_clone()?,
-                    row: row.clone(),
+                    file: next.file.try_clone()?,
+                    row: next.row.clone(),
                     copy: self.finished,
                 })
             }

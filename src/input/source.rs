@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::db::{self, SourceRow};
 use crate::exit::UsageError;
 use crate::input::reader::{Pulled, Source};
 use crate::report::Log;
+use crate::sys::file_id::FileId;
 
 /// How many of a file's first bytes identify it.
 pub const HEAD_LEN: usize = 64;
@@ -285,6 +286,8 @@ mod readiness {
 /// An opened source, positioned where ingestion continues.
 pub struct Opened {
     pub input: Input,
+    /// Its source: stored, or new (`id` 0), to be stored with its first
+    /// lines (see `db::writer`).
     pub row: SourceRow,
     /// Bytes left to read when known (files), for progress and rates.
     pub remaining: Option<u64>,
@@ -351,10 +354,11 @@ fn open_file(path: &Path) -> io::Result<(File, std::fs::Metadata, Vec<u8>)> {
 }
 
 impl Unresolved {
-    /// Finds or records the source in the database and positions the input.
+    /// Finds the source in the database, or makes a new one, and positions
+    /// the input.
     pub fn resolve(self, conn: &Connection, start: Start) -> Result<Opened> {
         let (Input::File(file), Some((path, meta, head))) = (self.input, self.file) else {
-            let row = new_source(conn, "-".into(), None, Vec::new(), 0)?;
+            let row = new_source("-".into(), None, Vec::new(), 0);
             return Ok(Opened {
                 input: Input::Stdin(Stdin::new()),
                 row,
@@ -376,14 +380,22 @@ impl Unresolved {
             unreachable!()
         };
         match (start, last) {
-            (Start::Resume, Some(last)) => opened.continue_from(conn, &path, &meta, head, last)?,
+            (Start::Resume, Some(last)) => opened.continue_from(&path, &meta, head, last)?,
             (Start::At(offset), Some(last)) if last.offset == offset => {
-                opened.continue_from(conn, &path, &meta, head, last)?
+                opened.continue_from(&path, &meta, head, last)?
             }
-            (Start::Resume, None) => opened.row = new_source(conn, name, Some(&meta), head, 0)?,
+            (Start::Resume, None) => opened.row = new_source(name, Some(&meta), head, 0),
             (Start::At(offset), _) => {
                 check_start_offset(file, meta.len(), offset, &path)?;
-                opened.row = new_source(conn, name, Some(&meta), head, offset)?;
+                opened.row = new_source(name, Some(&meta), head, offset);
+                // Unlike a source from 0, which a later run would start
+                // from 0 anyway, one from a chosen offset is stored at once:
+                // only its row says to skip what comes before. Its tail is
+                // empty, so it never matches a copy on its first bytes alone
+                // (see `find_previous`).
+                if offset > 0 {
+                    opened.row.id = db::insert_source(conn, &opened.row)?;
+                }
             }
         }
         let Input::File(file) = &mut opened.input else {
@@ -402,7 +414,6 @@ impl Opened {
     /// same folder; else starts the file at `path` over as a new source.
     fn continue_from(
         &mut self,
-        conn: &Connection,
         path: &Path,
         meta: &std::fs::Metadata,
         head: Vec<u8>,
@@ -415,15 +426,15 @@ impl Opened {
             self.row = last;
             return Ok(());
         };
-        if let Some((old, found)) = find_previous(path, &last, (meta.dev(), meta.ino()), None) {
+        if let Some(previous) = find_previous(path, &last, FileId::of(meta), None) {
             self.restarted = Some(format!(
                 "{} no longer holds what was ingested from it; finishing that from {} \
                  (offset {}) first",
                 path.display(),
-                found.display(),
+                previous.path.display(),
                 last.offset
             ));
-            self.input = Input::File(old);
+            self.input = Input::File(previous.file);
             self.row = last;
             self.rotated = true;
             return Ok(());
@@ -438,13 +449,20 @@ impl Opened {
             "{} {why}{lost}; ingesting it as a new source from offset 0",
             path.display()
         ));
-        self.row = new_source(conn, canonical(path), Some(meta), head, 0)?;
+        self.row = new_source(canonical(path), Some(meta), head, 0);
         Ok(())
     }
 }
 
+/// A file found to hold the content ingested from a path before: the file
+/// itself, renamed, or a copy of it.
+pub struct Previous {
+    pub file: File,
+    pub path: PathBuf,
+}
+
 /// Where the content ingested as `last` went, when the file at `path` no
-/// longer has it (`not` is that file's device and inode): the same file
+/// longer has it (`not` is that file): the same file
 /// renamed (logrotate's default), or else a copy (logrotate's copytruncate)
 /// beside it, the longest if several match. A match has the same first bytes
 /// and the same bytes just before `last.offset`, so reading it on from there
@@ -458,9 +476,9 @@ impl Opened {
 pub fn find_previous(
     path: &Path,
     last: &SourceRow,
-    not: (u64, u64),
+    not: FileId,
     copied_after: Option<std::time::SystemTime>,
-) -> Option<(File, PathBuf)> {
+) -> Option<Previous> {
     let stem = path
         .file_stem()
         .map(|s| s.as_encoded_bytes())
@@ -476,26 +494,32 @@ pub fn find_previous(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let same = |m: &std::fs::Metadata| {
-        Some(m.dev() as i64) == last.dev && Some(m.ino() as i64) == last.ino
-    };
-    let mut best: Option<(u8, u64, PathBuf)> = None;
+    // The renamed file itself beats any copy, then the longest copy.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Rank {
+        same_file: bool,
+        len: u64,
+    }
+    let mut best: Option<(Rank, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || (meta.dev(), meta.ino()) == not || meta.len() < last.offset {
+        let id = FileId::of(&meta);
+        if !meta.is_file() || id == not || meta.len() < last.offset {
             continue;
         }
-        // The renamed file itself beats any copy, then the longest copy.
-        let rank = (u8::from(same(&meta)), meta.len());
+        let rank = Rank {
+            same_file: last.file == Some(id),
+            len: meta.len(),
+        };
         // Both fingerprints, unless nothing was read yet (offset 0).
         let copy_like = !last.head.is_empty()
             && (!last.tail.is_empty() || last.offset == 0)
             && named_as_copy(&entry.file_name())
             && recent(&meta);
-        if rank.0 == 0 && !copy_like {
+        if !rank.same_file && !copy_like {
             continue;
         }
-        if best.as_ref().is_some_and(|b| (b.0, b.1) >= rank) {
+        if best.as_ref().is_some_and(|(b, _)| *b >= rank) {
             continue;
         }
         let Ok(file) = File::open(entry.path()) else {
@@ -505,11 +529,14 @@ pub fn find_previous(
             continue;
         };
         if matches!(mismatch(&file, meta.len(), &head, last), Ok(None)) {
-            best = Some((rank.0, rank.1, entry.path()));
+            best = Some((rank, entry.path()));
         }
     }
-    let (.., found) = best?;
-    Some((File::open(&found).ok()?, found))
+    let (_, path) = best?;
+    Some(Previous {
+        file: File::open(&path).ok()?,
+        path,
+    })
 }
 
 /// Opens the file now at a followed path as a new source from offset 0 (its
@@ -529,8 +556,7 @@ pub fn row_from_start(path: &Path, file: &File) -> io::Result<SourceRow> {
     Ok(SourceRow {
         id: 0,
         path: canonical(path),
-        dev: Some(meta.dev() as i64),
-        ino: Some(meta.ino() as i64),
+        file: Some(FileId::of(&meta)),
         head: read_at(file, 0, HEAD_LEN)?,
         offset: 0,
         tail: Vec::new(),
@@ -628,24 +654,21 @@ fn mismatch(file: &File, len: u64, head: &[u8], last: &SourceRow) -> Result<Opti
     Ok(None)
 }
 
+/// A new source from `offset`, not stored yet.
 fn new_source(
-    conn: &Connection,
     path: String,
     meta: Option<&std::fs::Metadata>,
     head: Vec<u8>,
     offset: u64,
-) -> Result<SourceRow> {
-    let mut row = SourceRow {
+) -> SourceRow {
+    SourceRow {
         id: 0,
         path,
-        dev: meta.map(|m| m.dev() as i64),
-        ino: meta.map(|m| m.ino() as i64),
+        file: meta.map(FileId::of),
         head,
         offset,
         tail: Vec::new(),
-    };
-    row.id = db::insert_source(conn, &row)?;
-    Ok(row)
+    }
 }
 
 pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {

@@ -11,9 +11,10 @@
 //!
 //! Points: `before-position` (rows inserted, position not yet written),
 //! `before-commit` (position written, not committed), `after-commit`,
-//! `before-exec` (database closed, hand-over not yet made), and
-//! `rotate-before-commit` (the finished file's last rows and the new file's
-//! source row written, not committed).
+//! `before-exec` (database closed, hand-over not yet made),
+//! `rotate-before-commit` (the finished file's last rows and final position
+//! written, not committed) and `rotate-after-commit` (those committed, the
+//! next file not begun: its source row is stored with its first lines).
 
 use std::sync::Mutex;
 use std::sync::OnceLock;
