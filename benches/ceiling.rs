@@ -4,10 +4,18 @@
 //! - scan: read, frame, scan and build every row, no SQLite;
 //! - ceiling load: the same rows, extracted into memory beforehand, inserted
 //!   with ingestor's own settings and statements on one thread;
-//! - ceiling index: the seven allowlisted indexes built after that load.
+//! - ceiling index: the seven allowlisted indexes built after that load, by
+//!   ingestor's own `db::create_indexes`;
+//! - with `--by-hand`, SQLite's own: the same seven `CREATE INDEX` statements
+//!   on the same database, under each of a few settings (SQLite's defaults,
+//!   a second sorter thread, ingestor's small cache, a large cache), each set
+//!   dropped again after it is timed; ingestor's build runs at the place
+//!   `--round` rotates it to, so no setting always comes first after the load;
+//! - then the `fsync` of the database file, which ingestor does before its
+//!   rename and which no in-process timing sees.
 //!
 //! Usage: cargo bench --bench ceiling -- --input FILE --db PATH [--scan-only]
-//!        [--load-sql SQL] [--index-sql SQL]
+//!        [--load-sql SQL] [--index-sql SQL] [--by-hand] [--round N]
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -19,8 +27,23 @@ use ingestor::input::reader::{Framing, LineReader};
 use ingestor::pipeline::{BATCH_LIMITS, READ_BUFFER};
 use ingestor::scan::batch::{Batch, Builder};
 
+/// SQLite's own index build, by hand: name and the settings it runs under.
+const BY_HAND: [(&str, &str); 4] = [
+    ("defaults", "PRAGMA cache_size = -2000; PRAGMA threads = 0"),
+    ("threads=2", "PRAGMA cache_size = -2000; PRAGMA threads = 2"),
+    (
+        "cache=1MiB,threads=2",
+        "PRAGMA cache_size = -1024; PRAGMA threads = 2",
+    ),
+    (
+        "cache=64MiB,threads=2",
+        "PRAGMA cache_size = -65536; PRAGMA threads = 2",
+    ),
+];
+
 fn main() -> anyhow::Result<()> {
     let (mut input, mut db_path, mut scan_only) = (None, None, false);
+    let (mut by_hand, mut round) = (false, 0usize);
     // Extra settings to try, applied before the load or before the index
     // build: how the defaults were chosen (see scripts/tune.sh).
     let (mut load_sql, mut index_sql) = (String::new(), String::new());
@@ -30,6 +53,8 @@ fn main() -> anyhow::Result<()> {
             "--input" => input = args.next().map(PathBuf::from),
             "--db" => db_path = args.next().map(PathBuf::from),
             "--scan-only" => scan_only = true,
+            "--by-hand" => by_hand = true,
+            "--round" => round = args.next().and_then(|r| r.parse().ok()).unwrap_or(0),
             "--load-sql" => load_sql = args.next().unwrap_or_default(),
             "--index-sql" => index_sql = args.next().unwrap_or_default(),
             _ => {} // cargo passes `--bench`
@@ -55,6 +80,8 @@ fn main() -> anyhow::Result<()> {
     lines += batch.lines;
     let bytes = reader.offset();
     println!("scan_secs: {:.3}", started.elapsed().as_secs_f64());
+    // CPU time too: on a busy machine the wall time above mostly measures waiting.
+    println!("scan_cpu_secs: {:.3}", cpu_secs());
     if scan_only {
         return Ok(());
     }
@@ -101,10 +128,62 @@ fn main() -> anyhow::Result<()> {
     }
     println!("ceiling_load_secs: {:.3}", started.elapsed().as_secs_f64());
     conn.execute_batch(&index_sql)?;
+    // Ingestor's build, then SQLite's own under each setting, rotated.
+    let mut steps: Vec<Option<(&str, &str)>> = vec![None];
+    if by_hand {
+        steps.extend(BY_HAND.iter().map(|&(name, sql)| Some((name, sql))));
+    }
+    let n = steps.len();
+    steps.rotate_left(round % n);
+    for (k, step) in steps.into_iter().enumerate() {
+        match step {
+            None => {
+                let started = Instant::now();
+                db::create_indexes(&conn)?;
+                println!("ceiling_index_secs: {:.3}", started.elapsed().as_secs_f64());
+            }
+            Some((name, settings)) => {
+                // create_indexes leaves threads 0 and the load's cache.
+                conn.execute_batch(settings)?;
+                let started = Instant::now();
+                for (index, column) in db::INDEXES {
+                    conn.execute_batch(&format!("CREATE INDEX {index} ON sse_lines({column})"))?;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                println!("by_hand_index_secs[{name}]: {secs:.3}");
+                conn.execute_batch(&format!(
+                    "PRAGMA cache_size = -{}; PRAGMA threads = 0",
+                    config.new_db.cache_mb * 1024
+                ))?;
+            }
+        }
+        // The next step builds them again; the last leaves them, as ingestor does.
+        if k + 1 < n {
+            for (index, _) in db::INDEXES {
+                conn.execute_batch(&format!("DROP INDEX {index}"))?;
+            }
+        }
+    }
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    println!("page_size: {page_size}");
+    drop(conn);
     let started = Instant::now();
-    db::create_indexes(&conn)?;
-    println!("ceiling_index_secs: {:.3}", started.elapsed().as_secs_f64());
+    File::open(&db_path)?.sync_all()?;
+    println!("sync_secs: {:.3}", started.elapsed().as_secs_f64());
     println!("lines: {lines}");
     println!("bytes: {bytes}");
     Ok(())
+}
+
+/// User plus system CPU time of this process so far (one thread until the scan
+/// ends, so the scan's own).
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

@@ -4,8 +4,11 @@
 # It measures, on the same file and with a warm page cache:
 #   - the raw read (`cat FILE > /dev/null`),
 #   - scan only and the SQLite ceiling (benches/ceiling.rs, built with `cargo bench --no-run` and
-#     run as `cargo bench --bench ceiling -- --input FILE --db DB` would: rows pre-extracted in
-#     memory, inserted with ingestor's settings, then the seven indexes),
+#     run as `cargo bench --bench ceiling -- --input FILE --db DB --by-hand` would: rows
+#     pre-extracted in memory, inserted with ingestor's settings (the insert-only baseline), then
+#     the seven indexes by ingestor's create_indexes and, on the same database, by hand under a
+#     few settings (SQLite's own CREATE INDEX; the best of them is the index baseline), the
+#     order rotated from run to run, then the fsync of the database file),
 #   - `ingestor` end to end (wall time and peak RSS), plus a memory run on a file with one
 #     100 MiB line under `--historical-cache-mb 8`,
 #   - peers: DuckDB read_ndjson, the sqlite3 shell (.import + INSERT ... SELECT with ->>),
@@ -34,6 +37,7 @@ Options:
   --seed N             sse-gen seed [1]
   --runs N             repetitions of the ingestor-side measurements; medians are reported [3]
   --skip-peers         do not run DuckDB, sqlite3 shell, Python, sqlite-utils, commit-per-line
+  --duckdb-only        of the peers, run only DuckDB (index-free load and the same job)
   --skip-huge          do not run the 100 MiB-line memory run
   --peer-timeout SECS  a peer still running after this is killed and reported "> SECS" [600]
   --wait-quiet SECS    before measuring, wait up to SECS for other cargo/rustc/ingestor
@@ -66,6 +70,7 @@ size=1G
 seed=1
 runs=3
 skip_peers=0
+duckdb_only=0
 skip_huge=0
 keep=0
 peer_timeout=600
@@ -85,6 +90,7 @@ while (($#)); do
     --wait-quiet) need_value "$@"; wait_quiet=$2; shift 2 ;;
     --wait-quiet=*) wait_quiet=${1#*=}; shift ;;
     --skip-peers) skip_peers=1; shift ;;
+    --duckdb-only) duckdb_only=1; shift ;;
     --skip-huge) skip_huge=1; shift ;;
     --keep) keep=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -329,6 +335,8 @@ LOAD_START=$(loadavg)
 # 2-5. Raw read, scan + ceiling, ingestor, huge-line memory run; --runs times, medians
 # ------------------------------------------------------------------------------------------
 CAT=() SCAN=() CLOAD=() CINDEX=() CLINES="" CBYTES=""
+declare -A BYHAND=() BYHAND_NAMES=()
+BYHAND_BEST=() CSYNC=() SCANCPU=() PAGE_SIZE=""
 IWALL=() ILOAD=() IINDEX=() IRSS=() IRSS_EXT=() ISUMMARY=""
 HRSS=() HRSS_EXT=() HWALL=() HUGE_WHY=""
 if ((skip_huge)); then HUGE_WHY="--skip-huge"; fi
@@ -336,7 +344,9 @@ if ((skip_huge)); then HUGE_WHY="--skip-huge"; fi
 # parse_summary FILE: "load index rss" from ingestor's summary line on stderr.
 parse_summary() {
     grep -E '^[0-9T:-]+Z INFO ' "$1" | tail -n 1 |
-        sed -nE 's/.*\(load ([0-9.]+) s, indexes ([0-9.]+) s\).*peak RSS ([0-9.]+) MB.*/\1 \2 \3/p'
+        sed -nE 's/.*\(load ([0-9.]+) s, indexes ([0-9.]+) s\).*peak RSS ([0-9.]+) (MB|MiB).*/\1 \2 \3 \4/p' |
+        # ingestor now prints MiB; the bench reports MB (10^6 bytes).
+        awk '{ m = $3; if ($4 == "MiB") m = sprintf("%.1f", $3 * 1.048576); print $1, $2, m }'
 }
 
 check_quiet "the ingestor measurements"
@@ -355,9 +365,9 @@ for ((r = 1; r <= runs; r++)); do
         if [[ -n ${BENCH_CEILING_CMD:-} ]]; then
             cmd=(bash -c "$BENCH_CEILING_CMD \"\$@\"" ceiling --input "$INPUT" --db "$DIR/ceiling.db")
         elif [[ -n $CEIL_BIN ]]; then
-            cmd=("$CEIL_BIN" --input "$INPUT" --db "$DIR/ceiling.db" --bench)
+            cmd=("$CEIL_BIN" --input "$INPUT" --db "$DIR/ceiling.db" --by-hand --round "$r" --bench)
         else
-            cmd=(cargo bench -q --bench ceiling -- --input "$INPUT" --db "$DIR/ceiling.db")
+            cmd=(cargo bench -q --bench ceiling -- --input "$INPUT" --db "$DIR/ceiling.db" --by-hand --round "$r")
         fi
         run_timed "ceiling-$r" "$LOGS/ceiling-$r.out" 0 "${cmd[@]}"
         if [[ $R_STATUS != ok ]]; then
@@ -372,6 +382,23 @@ for ((r = 1; r <= runs; r++)); do
             if isnum "$s" && isnum "$l" && isnum "$i"; then
                 SCAN+=("$s") CLOAD+=("$l") CINDEX+=("$i")
                 line+=" | scan $s s | ceiling load $l s, index $i s"
+                # SQLite's own CREATE INDEX under each setting; the best of the run is the baseline.
+                best=""
+                while IFS=$'\t' read -r name secs; do
+                    isnum "$secs" || continue
+                    BYHAND_NAMES[$name]=1
+                    BYHAND[$name]+=" $secs"
+                    if [[ -z $best ]] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$secs; fi
+                done < <(sed -nE 's/^by_hand_index_secs\[([^]]+)\]: ([0-9.]+)$/\1\t\2/p' "$LOGS/ceiling-$r.out")
+                if [[ -n $best ]]; then
+                    BYHAND_BEST+=("$best")
+                    line+=", SQLite's own index $best s"
+                fi
+                sc=$(kv scan_cpu_secs "$LOGS/ceiling-$r.out")
+                isnum "$sc" && SCANCPU+=("$sc")
+                sy=$(kv sync_secs "$LOGS/ceiling-$r.out")
+                isnum "$sy" && CSYNC+=("$sy")
+                PAGE_SIZE=$(kv page_size "$LOGS/ceiling-$r.out")
             else
                 CEILING_WHY="cannot parse the ceiling output (see $LOGS/ceiling-$r.out)"
                 say "ceiling: $CEILING_WHY"
@@ -427,6 +454,11 @@ SCAN_S=$(median "${SCAN[@]}")
 CLOAD_S=$(median "${CLOAD[@]}")
 CINDEX_S=$(median "${CINDEX[@]}")
 CEIL_S=$(add "$CLOAD_S" "$CINDEX_S")
+BYHAND_S=$(median "${BYHAND_BEST[@]}")
+CSYNC_S=$(median "${CSYNC[@]}")
+SCANCPU_S=$(median "${SCANCPU[@]}")
+# The floor: insert-only load plus SQLite's own best index build.
+FLOOR_S=$(add "$CLOAD_S" "$BYHAND_S")
 IWALL_S=$(median "${IWALL[@]}")
 ILOAD_S=$(median "${ILOAD[@]}")
 IINDEX_S=$(median "${IINDEX[@]}")
@@ -502,11 +534,12 @@ ensure_sqlite3() {
 }
 
 PEER_DUCK="DuckDB read_ndjson (2 threads)"
+PEER_DUCK_JOB="DuckDB same job (meta columns + 7 indexes, 2 threads)"
 PEER_SH="sqlite3 shell .import + INSERT...SELECT"
 PEER_PY="Python json.loads + executemany"
 PEER_SU="sqlite-utils insert --nl"
 PEER_CPL="Python commit-per-line (extrapolated from 5k lines)"
-DUCK_S="n/a" SH_S="n/a" SU_S="n/a"
+DUCK_S="n/a" DUCK_JOB_S="n/a" SH_S="n/a" SU_S="n/a"
 
 if ((skip_peers)); then
     NOTES+=("peers: skipped (--skip-peers)")
@@ -520,8 +553,10 @@ else
     # DuckDB.
     if [[ -n $VENV_WHY ]]; then
         skip_row "$PEER_DUCK" "$VENV_WHY"
+        skip_row "$PEER_DUCK_JOB" "$VENV_WHY"
     elif ! pip_ensure duckdb duckdb; then
         skip_row "$PEER_DUCK" "pip install duckdb failed (log: $LOGS/pip.log)"
+        skip_row "$PEER_DUCK_JOB" "pip install duckdb failed (log: $LOGS/pip.log)"
     else
         maxobj=$(awk -v m="${MAXLINE:-0}" 'BEGIN { n = m + 4096; if (n < 16777216) n = 16777216; printf "%d", n }')
         say "peer: $PEER_DUCK"
@@ -531,10 +566,19 @@ else
         peer_row "$PEER_DUCK" peer-duckdb
         [[ $R_STATUS != ok ]] || { DUCK_S=$R_SECS; NOTES+=("$PEER_DUCK: $(tail -n 1 "$LOGS/peer-duckdb.err") (input: $LINES lines); columns as DuckDB infers them, no meta_*/extra, no index"); }
         drop_db "$DIR/peer-duckdb.duckdb"
+        say "peer: $PEER_DUCK_JOB"
+        warm "$INPUT"
+        run_timed peer-duckdb-job /dev/null "$peer_timeout" "$VENV/bin/python" "$PEERS/duckdb_loader.py" \
+            "$INPUT" "$DIR/peer-duckdb-job.duckdb" --threads 2 --maximum-object-size "$maxobj" --same-job
+        peer_row "$PEER_DUCK_JOB" peer-duckdb-job
+        [[ $R_STATUS != ok ]] || { DUCK_JOB_S=$R_SECS; NOTES+=("$PEER_DUCK_JOB: $(tail -n 1 "$LOGS/peer-duckdb-job.err"); meta_ver/pid/cwd/turn_id from the metadata text, the seven indexes, no extra"); }
+        drop_db "$DIR/peer-duckdb-job.duckdb"
     fi
 
     # sqlite3 shell.
-    if ! ensure_sqlite3; then
+    if ((duckdb_only)); then
+        NOTES+=("peers other than DuckDB: skipped (--duckdb-only)")
+    elif ! ensure_sqlite3; then
         skip_row "$PEER_SH" "$SQLITE3_WHY"
     else
         say "peer: $PEER_SH"
@@ -545,55 +589,57 @@ else
         drop_db "$DIR/peer-sqlite3.db"
     fi
 
-    # Plain Python loader.
-    say "peer: $PEER_PY"
-    warm "$INPUT"
-    run_timed peer-python /dev/null "$peer_timeout" "$PY" "$PEERS/python_loader.py" "$INPUT" "$DIR/peer-python.db"
-    peer_row "$PEER_PY" peer-python
-    [[ $R_STATUS != ok ]] || NOTES+=("$PEER_PY: $("$PY" --version 2>&1), sqlite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)'); $(tail -n 1 "$LOGS/peer-python.err")")
-    drop_db "$DIR/peer-python.db"
-
-    # sqlite-utils.
-    if [[ -n $VENV_WHY ]]; then
-        skip_row "$PEER_SU" "$VENV_WHY"
-    elif ! pip_ensure sqlite-utils sqlite_utils || [[ ! -x $VENV/bin/sqlite-utils ]]; then
-        skip_row "$PEER_SU" "pip install sqlite-utils failed (log: $LOGS/pip.log)"
-    else
-        say "peer: $PEER_SU"
-        rm -f -- "$DIR/peer-sqlite-utils.db"
+    if ((!duckdb_only)); then
+        # Plain Python loader.
+        say "peer: $PEER_PY"
         warm "$INPUT"
-        # --alter: the layouts differ in their keys, and without it the first unknown key aborts.
-        run_timed peer-sqlite-utils /dev/null "$peer_timeout" "$VENV/bin/sqlite-utils" insert \
-            "$DIR/peer-sqlite-utils.db" sse_lines "$INPUT" --nl --alter
-        peer_row "$PEER_SU" peer-sqlite-utils
-        if [[ $R_STATUS == ok ]]; then
-            SU_S=$R_SECS
-            n=$("$PY" -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sse_lines").fetchone()[0])' "$DIR/peer-sqlite-utils.db" 2>/dev/null || echo "?")
-            NOTES+=("$PEER_SU: sqlite-utils $("$VENV/bin/sqlite-utils" --version 2>/dev/null | awk '{ print $NF }'); $n rows (input: $LINES lines); one column per top-level key (--alter), no meta_*/extra, no index")
-        fi
-        drop_db "$DIR/peer-sqlite-utils.db"
-    fi
+        run_timed peer-python /dev/null "$peer_timeout" "$PY" "$PEERS/python_loader.py" "$INPUT" "$DIR/peer-python.db"
+        peer_row "$PEER_PY" peer-python
+        [[ $R_STATUS != ok ]] || NOTES+=("$PEER_PY: $("$PY" --version 2>&1), sqlite $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)'); $(tail -n 1 "$LOGS/peer-python.err")")
+        drop_db "$DIR/peer-python.db"
 
-    # Commit per line: the first 5,000 lines only, extrapolated to the whole file by line count.
-    say "peer: $PEER_CPL"
-    SAMPLE=$DIR/first5k-$seed-$size.jsonl
-    head -n 5000 -- "$INPUT" >"$SAMPLE"
-    SAMPLE_LINES=$(wc -l <"$SAMPLE")
-    run_timed peer-commit-per-line /dev/null "$peer_timeout" "$PY" "$PEERS/python_loader.py" \
-        --commit-every-line "$SAMPLE" "$DIR/peer-commit-per-line.db"
-    if [[ $R_STATUS == ok ]]; then
-        est=$(awk -v s="$R_SECS" -v n="$SAMPLE_LINES" -v N="$LINES" 'BEGIN { printf "%.3f", s * N / n }')
-        row "$PEER_CPL" "$est" "-"
-        NOTES+=("$PEER_CPL: measured $R_SECS s for $SAMPLE_LINES lines, x $LINES/$SAMPLE_LINES lines; one BEGIN/INSERT/COMMIT per row, sqlite3 module defaults (journal_mode=DELETE, synchronous=FULL)")
-    elif [[ $R_STATUS == timeout ]]; then
-        row "$PEER_CPL" ">$(awk -v s="$peer_timeout" -v n="$SAMPLE_LINES" -v N="$LINES" 'BEGIN { printf "%d", s * N / n }')" "-"
-        NOTES+=("$PEER_CPL: the $SAMPLE_LINES-line sample alone took > $peer_timeout s")
-    else
-        row "$PEER_CPL" "failed" "-"
-        NOTES+=("$PEER_CPL: $R_STATUS")
+        # sqlite-utils.
+        if [[ -n $VENV_WHY ]]; then
+            skip_row "$PEER_SU" "$VENV_WHY"
+        elif ! pip_ensure sqlite-utils sqlite_utils || [[ ! -x $VENV/bin/sqlite-utils ]]; then
+            skip_row "$PEER_SU" "pip install sqlite-utils failed (log: $LOGS/pip.log)"
+        else
+            say "peer: $PEER_SU"
+            rm -f -- "$DIR/peer-sqlite-utils.db"
+            warm "$INPUT"
+            # --alter: the layouts differ in their keys, and without it the first unknown key aborts.
+            run_timed peer-sqlite-utils /dev/null "$peer_timeout" "$VENV/bin/sqlite-utils" insert \
+                "$DIR/peer-sqlite-utils.db" sse_lines "$INPUT" --nl --alter
+            peer_row "$PEER_SU" peer-sqlite-utils
+            if [[ $R_STATUS == ok ]]; then
+                SU_S=$R_SECS
+                n=$("$PY" -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sse_lines").fetchone()[0])' "$DIR/peer-sqlite-utils.db" 2>/dev/null || echo "?")
+                NOTES+=("$PEER_SU: sqlite-utils $("$VENV/bin/sqlite-utils" --version 2>/dev/null | awk '{ print $NF }'); $n rows (input: $LINES lines); one column per top-level key (--alter), no meta_*/extra, no index")
+            fi
+            drop_db "$DIR/peer-sqlite-utils.db"
+        fi
+
+        # Commit per line: the first 5,000 lines only, extrapolated to the whole file by line count.
+        say "peer: $PEER_CPL"
+        SAMPLE=$DIR/first5k-$seed-$size.jsonl
+        head -n 5000 -- "$INPUT" >"$SAMPLE"
+        SAMPLE_LINES=$(wc -l <"$SAMPLE")
+        run_timed peer-commit-per-line /dev/null "$peer_timeout" "$PY" "$PEERS/python_loader.py" \
+            --commit-every-line "$SAMPLE" "$DIR/peer-commit-per-line.db"
+        if [[ $R_STATUS == ok ]]; then
+            est=$(awk -v s="$R_SECS" -v n="$SAMPLE_LINES" -v N="$LINES" 'BEGIN { printf "%.3f", s * N / n }')
+            row "$PEER_CPL" "$est" "-"
+            NOTES+=("$PEER_CPL: measured $R_SECS s for $SAMPLE_LINES lines, x $LINES/$SAMPLE_LINES lines; one BEGIN/INSERT/COMMIT per row, sqlite3 module defaults (journal_mode=DELETE, synchronous=FULL)")
+        elif [[ $R_STATUS == timeout ]]; then
+            row "$PEER_CPL" ">$(awk -v s="$peer_timeout" -v n="$SAMPLE_LINES" -v N="$LINES" 'BEGIN { printf "%d", s * N / n }')" "-"
+            NOTES+=("$PEER_CPL: the $SAMPLE_LINES-line sample alone took > $peer_timeout s")
+        else
+            row "$PEER_CPL" "failed" "-"
+            NOTES+=("$PEER_CPL: $R_STATUS")
+        fi
+        drop_db "$DIR/peer-commit-per-line.db"
+        rm -f -- "$SAMPLE"
     fi
-    drop_db "$DIR/peer-commit-per-line.db"
-    rm -f -- "$SAMPLE"
 fi
 LOAD_END=$(loadavg)
 
@@ -647,9 +693,27 @@ findings() {
         ceil_ratio="n/a"
     fi
     printf 'ratio ingestor all-in / ceiling (load+index): %s (target <= 1.15)\n' "$ceil_ratio"
+    printf 'scan only: %s GB/s by wall time, %s GB/s by CPU time (user+sys %s s; one core, no SQLite)\n' \
+        "$(div "$BYTES" "$(awk -v s="$SCAN_S" 'BEGIN { if (s + 0 > 0) printf "%.6f", s * 1e9; else print "n/a" }')" %.2f)" \
+        "$(div "$BYTES" "$(awk -v s="$SCANCPU_S" 'BEGIN { if (s + 0 > 0) printf "%.6f", s * 1e9; else print "n/a" }')" %.2f)" \
+        "$(fmt %.3f "$SCANCPU_S")"
+    printf 'load phase vs insert-only baseline: ingestor %s s / baseline %s s = %s\n' \
+        "$(fmt %.3f "$ILOAD_S")" "$(fmt %.3f "$CLOAD_S")" "$(div "$ILOAD_S" "$CLOAD_S" %.2f)"
+    local name
+    for name in $(printf '%s\n' "${!BYHAND_NAMES[@]}" | sort); do
+        # shellcheck disable=SC2086
+        printf "SQLite's own CREATE INDEX x7 [%s]: %s s (median)\n" "$name" "$(fmt %.3f "$(median ${BYHAND[$name]})")"
+    done
+    printf "index phase vs SQLite's own CREATE INDEX (best setting per run): ingestor %s s / by hand %s s = %s; ingestor's create_indexes in the ceiling process: %s s\n" \
+        "$(fmt %.3f "$IINDEX_S")" "$(fmt %.3f "$BYHAND_S")" "$(div "$IINDEX_S" "$BYHAND_S" %.2f)" "$(fmt %.3f "$CINDEX_S")"
+    printf 'fsync of the built database (ingestor does it before its rename; page size %s): %s s\n' \
+        "${PAGE_SIZE:-n/a}" "$(fmt %.3f "$CSYNC_S")"
+    printf 'all-in vs floor (insert-only load + SQLite own index): %s s / %s s = %s (goal <= 1.05)\n' \
+        "$(fmt %.3f "$IWALL_S")" "$(fmt %.3f "$FLOOR_S")" "$(div "$IWALL_S" "$FLOOR_S" %.2f)"
     ratio_line sqlite3-shell "$SH_S"
     ratio_line sqlite-utils "$SU_S"
     ratio_line duckdb "$DUCK_S"
+    ratio_line "duckdb same job" "$DUCK_JOB_S"
     if isnum "$HRSS_M" || isnum "$HRSS_EXT_M"; then
         # The ingestor's own figure when it printed one, else /usr/bin/time's.
         peak=$HRSS_M

@@ -54,10 +54,167 @@ pub fn skip_ws(buf: &[u8], mut i: usize) -> usize {
 /// Scans a string whose opening quote is at `open`, validating escapes and
 /// rejecting raw control characters, as a conforming parser does. Returns the
 /// body span; the closing quote is at `span.end`.
+///
+/// SSE payloads are escaped JSON inside a JSON string, with an escape every
+/// dozen bytes or so. Stopping at each one costs two unpredictable branches
+/// (which byte stopped, which escape it is), so strings are first read 64
+/// bytes at a time as bit masks ([`block_string`]), which decides without
+/// a branch per escape. Whatever that path cannot vouch for (a `\u` escape,
+/// any error) is scanned again from the start byte by byte, so errors and
+/// their positions come from one place.
+#[inline]
 pub fn scan_string(buf: &[u8], open: usize) -> Result<StrSpan> {
+    match block_string(buf, open + 1) {
+        Block::Done(span) => Ok(span),
+        Block::Rest { at, escaped } => scan_string_from(buf, open, at, escaped),
+    }
+}
+
+/// What [`block_string`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Block {
+    Done(StrSpan),
+    /// The bytewise scan is to go on from `at` (what lies before is plain
+    /// content and simple escapes; `escaped` if any of those).
+    Rest {
+        at: usize,
+        escaped: bool,
+    },
+}
+
+/// One 64-byte block as bit masks: bit `i` for byte `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    /// Bytes below 0x20.
+    control: u64,
+}
+
+const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
+
+/// The bytes escaped by a backslash (the byte after each backslash that is
+/// not itself escaped), from the block's backslash mask and whether its
+/// first byte is escaped by the previous block (`carry`, updated). Branch
+/// free, after simdjson's `find_escaped`: runs of backslashes starting on an
+/// odd bit are told apart from those starting on an even bit by one add.
+#[inline(always)]
+fn find_escaped(backslash: u64, carry: &mut u64) -> u64 {
+    let backslash = backslash & !*carry;
+    let follows_escape = (backslash << 1) | *carry;
+    let odd_starts = backslash & !EVEN_BITS & !follows_escape;
+    let (even_starts, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = overflow as u64;
+    (EVEN_BITS ^ (even_starts << 1)) & follows_escape
+}
+
+/// The fast path of [`scan_string`] from the first byte of the body, while
+/// 64 bytes remain: it finishes a terminated string without control
+/// characters whose escapes are all simple, exactly as the bytewise scan
+/// would, and otherwise says where that scan is to take over. The last
+/// bytes of a line, fewer than a block, are left to it rather than copied
+/// into a padded block: a copy of variable length costs a `memcpy` call.
+#[inline(always)]
+fn block_string(buf: &[u8], start: usize) -> Block {
+    let mut p = start;
+    let mut carry = 0;
+    let mut any_escape = 0;
+    loop {
+        let Some(block) = buf.get(p..).and_then(|rest| rest.first_chunk::<64>()) else {
+            // `carry`: byte `p` is escaped, so its backslash goes too.
+            return Block::Rest {
+                at: p - carry as usize,
+                escaped: any_escape != 0,
+            };
+        };
+        let m = classify(block);
+        // Byte `p` is escaped: a restart must begin at its backslash.
+        let entry = p - carry as usize;
+        let escaped = find_escaped(m.backslash, &mut carry);
+        let quote = m.quote & !escaped;
+        // The bytes of the body in this block: those before the closing quote.
+        let body = if quote == 0 {
+            u64::MAX
+        } else {
+            (quote & quote.wrapping_neg()) - 1
+        };
+        let mut esc = escaped & body;
+        let mut simple = m.control & body == 0;
+        while esc != 0 {
+            // `UNESCAPED` is 0 for `\u` and for invalid escapes.
+            simple &= UNESCAPED[block[esc.trailing_zeros() as usize] as usize] != 0;
+            esc &= esc - 1;
+        }
+        if !simple {
+            // Rare: the bytewise scan decodes `\u` and reports errors.
+            return Block::Rest {
+                at: entry,
+                escaped: any_escape != 0,
+            };
+        }
+        any_escape |= m.backslash & body;
+        if quote != 0 {
+            return Block::Done(StrSpan {
+                start,
+                end: p + quote.trailing_zeros() as usize,
+                escaped: any_escape != 0,
+            });
+        }
+        p += 64;
+    }
+}
+
+/// Classifies 64 bytes: with the vector unit where one is compiled in,
+/// else with word arithmetic.
+#[inline(always)]
+fn classify(block: &[u8; 64]) -> Masks {
+    #[cfg(target_arch = "x86_64")]
+    return vector::classify(block);
+    #[cfg(not(target_arch = "x86_64"))]
+    return swar_classify(block);
+}
+
+/// The portable [`classify`], eight bytes at a time. Unlike [`eq_flags`],
+/// every flag here is exact: the adds work on seven-bit values and cannot
+/// carry into the next byte.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn swar_classify(block: &[u8; 64]) -> Masks {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let exact_eq = |x: u64, b: u8| {
+        let y = x ^ (LO * b as u64);
+        !(((y & LOW7) + LOW7) | y) & HI
+    };
+    // A byte is below 0x20 when its high bit is clear and its low seven
+    // bits plus 0x60 stay below 0x80.
+    let below_space = |x: u64| !(((x & LOW7) + LO * 0x60) | x) & HI;
+    // Gathers the high bit of each byte into one bit per byte.
+    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+    let mut m = Masks {
+        quote: 0,
+        backslash: 0,
+        control: 0,
+    };
+    for (k, word) in block.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        m.quote |= gather(exact_eq(x, b'"')) << (8 * k);
+        m.backslash |= gather(exact_eq(x, b'\\')) << (8 * k);
+        m.control |= gather(below_space(x)) << (8 * k);
+    }
+    m
+}
+
+/// The string scan one stop byte at a time: the reference, and the path
+/// for `\u` escapes and errors.
+#[cfg(test)]
+fn scan_string_bytewise(buf: &[u8], open: usize) -> Result<StrSpan> {
+    scan_string_from(buf, open, open + 1, false)
+}
+
+/// The bytewise scan of the string opened at `open`, from `i`, a byte that
+/// is not escaped (`escaped`: whether an escape came before it).
+fn scan_string_from(buf: &[u8], open: usize, mut i: usize, mut escaped: bool) -> Result<StrSpan> {
     let start = open + 1;
-    let mut i = start;
-    let mut escaped = false;
     loop {
         let Some(k) = find_special(&buf[i..]) else {
             return Err(SyntaxError::new(open, "unterminated string"));
@@ -92,9 +249,10 @@ fn eq_flags(x: u64, b: u8) -> u64 {
 }
 
 /// Position of the first byte that `flags` marks, eight bytes at a time with
-/// word arithmetic (SWAR): portable, and unlike a memchr call it costs
-/// nothing to restart, which matters because SSE payloads are escaped JSON
-/// with a backslash every few bytes. `stop` says the same of one byte.
+/// word arithmetic (SWAR): the portable path, used where no vector path is
+/// compiled in and for the last bytes of a slice. Unlike a memchr call it
+/// costs nothing to restart, which matters because SSE payloads are escaped
+/// JSON with a backslash every few bytes. `stop` says the same of one byte.
 #[inline(always)]
 fn swar_find(s: &[u8], flags: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) -> Option<usize> {
     let mut chunks = s.chunks_exact(8);
@@ -113,10 +271,9 @@ fn swar_find(s: &[u8], flags: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) ->
         .map(|p| base + p)
 }
 
-/// Position of the first `"`, `\` or control character: where plain string
-/// content stops.
-#[inline]
-fn find_special(s: &[u8]) -> Option<usize> {
+/// The portable [`find_special`].
+#[inline(always)]
+fn swar_find_special(s: &[u8]) -> Option<usize> {
     swar_find(
         s,
         // The last term flags bytes below 0x20 (same borrow argument).
@@ -125,10 +282,123 @@ fn find_special(s: &[u8]) -> Option<usize> {
     )
 }
 
+/// The portable [`find_byte`].
+#[inline(always)]
+fn swar_find_byte(s: &[u8], needle: u8) -> Option<usize> {
+    swar_find(s, |x| eq_flags(x, needle), |c| c == needle)
+}
+
+/// Sixteen bytes at a time with the vector unit every CPU of the target has
+/// (SSE2 on x86-64), so no run-time detection is needed. Elsewhere (aarch64
+/// included) the word-at-a-time path runs: a NEON version was written but
+/// could not be run under test here, and an untested scanner path is a
+/// silent-corruption risk, so it waits for a machine that can run it.
+/// AVX2 is not used: string content stops every dozen bytes or so in SSE
+/// logs (an escaped quote), so a wider load would mostly be thrown away.
+/// Each function answers exactly as its SWAR counterpart (tested below).
+#[cfg(target_arch = "x86_64")]
+mod vector {
+    use std::arch::x86_64::*;
+
+    /// Bit `i` set where byte `i` of the 16 at `p` is a stop byte; see
+    /// [`first`].
+    #[inline(always)]
+    unsafe fn special_mask(p: *const u8) -> u64 {
+        // SAFETY: the caller guarantees 16 readable bytes at `p`; SSE2 is
+        // part of the x86-64 baseline; the load is unaligned.
+        unsafe {
+            let v = _mm_loadu_si128(p.cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+            let m = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            _mm_movemask_epi8(m) as u32 as u64
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn byte_mask(p: *const u8, needle: u8) -> u64 {
+        // SAFETY: as in `special_mask`.
+        unsafe {
+            let v = _mm_loadu_si128(p.cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(needle as i8))) as u32 as u64
+        }
+    }
+
+    #[inline(always)]
+    fn first(mask: u64) -> usize {
+        mask.trailing_zeros() as usize
+    }
+
+    #[inline(always)]
+    pub fn classify(block: &[u8; 64]) -> super::Masks {
+        let mut m = super::Masks {
+            quote: 0,
+            backslash: 0,
+            control: 0,
+        };
+        for k in 0..4 {
+            // SAFETY: 16 bytes at `16 * k` lie within the 64 of `block`;
+            // SSE2 is part of the x86-64 baseline; the load is unaligned.
+            unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
+                let bits = |c: __m128i| _mm_movemask_epi8(c) as u32 as u64;
+                m.quote |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) << (16 * k);
+                m.backslash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))) << (16 * k);
+                m.control |=
+                    bits(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v)) << (16 * k);
+            }
+        }
+        m
+    }
+
+    #[inline(always)]
+    pub fn find_special(s: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i + 16 <= s.len() {
+            // SAFETY: `i + 16 <= s.len()`.
+            let m = unsafe { special_mask(s.as_ptr().add(i)) };
+            if m != 0 {
+                return Some(i + first(m));
+            }
+            i += 16;
+        }
+        super::swar_find_special(&s[i..]).map(|k| i + k)
+    }
+
+    #[inline(always)]
+    pub fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
+        let mut i = 0;
+        while i + 16 <= s.len() {
+            // SAFETY: `i + 16 <= s.len()`.
+            let m = unsafe { byte_mask(s.as_ptr().add(i), needle) };
+            if m != 0 {
+                return Some(i + first(m));
+            }
+            i += 16;
+        }
+        super::swar_find_byte(&s[i..], needle).map(|k| i + k)
+    }
+}
+
+/// Position of the first `"`, `\` or control character: where plain string
+/// content stops.
+#[inline]
+fn find_special(s: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    return vector::find_special(s);
+    #[cfg(not(target_arch = "x86_64"))]
+    return swar_find_special(s);
+}
+
 /// Position of the first `needle`.
 #[inline]
 fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    swar_find(s, |x| eq_flags(x, needle), |c| c == needle)
+    #[cfg(target_arch = "x86_64")]
+    return vector::find_byte(s, needle);
+    #[cfg(not(target_arch = "x86_64"))]
+    return swar_find_byte(s, needle);
 }
 
 /// Length of the escape sequence starting with the backslash at `j`
@@ -167,40 +437,129 @@ fn hex4(buf: &[u8], at: usize) -> Option<u32> {
 }
 
 /// Appends the decoded value of a validated string body to `out`.
+///
+/// Plain runs are copied sixteen bytes at a time whatever they hold, and the
+/// output cursor then moves only past the bytes before the first backslash:
+/// one fixed-size copy per escape instead of a `memcpy` call of a dozen bytes.
+/// Decoded text is never longer than its escaped form, so reserving the
+/// body's length plus one block up front keeps every such copy in bounds.
 pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
+    out.reserve(body.len() + BLOCK);
+    let cap_end = out.len() + body.len() + BLOCK;
+    let mut o = out.len();
     let mut i = 0;
+    while i + BLOCK <= body.len() {
+        debug_assert!(o + BLOCK <= cap_end && cap_end <= out.capacity());
+        // SAFETY: `body[i..i + BLOCK]` is in bounds; `o <= start + i` (each
+        // step writes at most what it reads), so `o + BLOCK <= start +
+        // body.len() + BLOCK`, within the capacity reserved above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(body.as_ptr().add(i), out.as_mut_ptr().add(o), BLOCK)
+        };
+        match find_byte(&body[i..i + BLOCK], b'\\') {
+            None => {
+                i += BLOCK;
+                o += BLOCK;
+            }
+            Some(k) => {
+                o += k;
+                i += k;
+                let (decoded, len) = decode_escape(body, i);
+                // SAFETY: as above; an escape of `len` bytes decodes to at
+                // most `len` bytes (`\uXXXX`, 6 bytes, to at most 3).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        decoded.as_ptr(),
+                        out.as_mut_ptr().add(o),
+                        decoded.len(),
+                    )
+                };
+                o += decoded.len();
+                i += len;
+            }
+        }
+    }
+    // SAFETY: every byte below `o` was written above, from valid bytes.
+    unsafe { out.set_len(o) };
     while let Some(k) = find_byte(&body[i..], b'\\') {
         out.extend_from_slice(&body[i..i + k]);
-        let j = i + k;
-        let simple = match body[j + 1] {
-            b'"' => Some(b'"'),
-            b'\\' => Some(b'\\'),
-            b'/' => Some(b'/'),
-            b'b' => Some(0x08),
-            b'f' => Some(0x0C),
-            b'n' => Some(b'\n'),
-            b'r' => Some(b'\r'),
-            b't' => Some(b'\t'),
-            _ => None,
-        };
-        if let Some(b) = simple {
-            out.push(b);
-            i = j + 2;
-            continue;
-        }
-        // `\u`: validated by scan_string, so the digits and any pair are there.
-        let unit = hex4(body, j + 2).unwrap_or(0xFFFD);
-        let (cp, len) = if (0xD800..=0xDBFF).contains(&unit) {
-            let low = hex4(body, j + 8).unwrap_or(0xDC00);
-            (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
-        } else {
-            (unit, 6)
-        };
-        let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
-        i = j + len;
+        let (decoded, len) = decode_escape(body, i + k);
+        out.extend_from_slice(&decoded);
+        i += k + len;
     }
     out.extend_from_slice(&body[i..]);
+}
+
+/// Bytes copied at a time by [`unescape_into`].
+const BLOCK: usize = 16;
+
+/// The bytes an escape decodes to (1 to 4 of them, as a `&[u8]` on a
+/// small buffer) and its length in the body. The escape was validated by
+/// [`scan_string`], so the digits and any pair are there.
+///
+/// The simple escapes are looked up in a table rather than matched: which
+/// one comes next is unpredictable, and a jump table mispredicts on it.
+#[inline(always)]
+fn decode_escape(body: &[u8], j: usize) -> (Decoded, usize) {
+    match UNESCAPED[body[j + 1] as usize] {
+        0 => decode_unicode(body, j),
+        simple => (Decoded::one(simple), 2),
+    }
+}
+
+/// What each simple escape's second byte stands for; 0 for the others.
+static UNESCAPED: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0C;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
+#[cold]
+fn decode_unicode(body: &[u8], j: usize) -> (Decoded, usize) {
+    let unit = hex4(body, j + 2).unwrap_or(0xFFFD);
+    let (cp, len) = if (0xD800..=0xDBFF).contains(&unit) {
+        let low = hex4(body, j + 8).unwrap_or(0xDC00);
+        (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+    } else {
+        (unit, 6)
+    };
+    let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+    let mut d = Decoded {
+        bytes: [0; 4],
+        len: 0,
+    };
+    d.len = ch.encode_utf8(&mut d.bytes).len() as u8;
+    (d, len)
+}
+
+/// Up to four decoded bytes.
+#[derive(Clone, Copy)]
+struct Decoded {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl Decoded {
+    fn one(b: u8) -> Self {
+        Decoded {
+            bytes: [b, 0, 0, 0],
+            len: 1,
+        }
+    }
+}
+
+impl std::ops::Deref for Decoded {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
 }
 
 /// Scans a number starting at `i` per RFC 8259's grammar; returns its end.
@@ -361,11 +720,179 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn find_special_finds_the_first_stop_byte(
-            s in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)
+            // Mostly plain text, so that the stop bytes fall anywhere in
+            // and past the first sixteen-byte blocks.
+            s in proptest::collection::vec(
+                proptest::prop_oneof![12 => proptest::prelude::Just(b'a'), 1 => proptest::prelude::any::<u8>()],
+                0..200,
+            )
         ) {
             let naive = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
             proptest::prop_assert_eq!(find_special(&s), naive);
-            proptest::prop_assert_eq!(find_byte(&s, b'\\'), s.iter().position(|&c| c == b'\\'));
+            proptest::prop_assert_eq!(swar_find_special(&s), naive);
+            let naive = s.iter().position(|&c| c == b'\\');
+            proptest::prop_assert_eq!(find_byte(&s, b'\\'), naive);
+            proptest::prop_assert_eq!(swar_find_byte(&s, b'\\'), naive);
+        }
+    }
+
+    /// The JSON text of `chars`, each written as itself, a short escape or a
+    /// `\u` escape (a surrogate pair past the BMP) as `how` says.
+    fn encode(chars: &[(char, u8)]) -> String {
+        let mut out = String::from("\"");
+        for &(c, how) in chars {
+            let short = match c {
+                '"' => Some("\\\""),
+                '\\' => Some("\\\\"),
+                '\n' => Some("\\n"),
+                '\t' => Some("\\t"),
+                '/' if how % 2 == 0 => Some("\\/"),
+                _ => None,
+            };
+            match (short, how % 3) {
+                (Some(s), 0 | 1) => out += s,
+                (_, 0) if c >= ' ' => out.push(c),
+                _ => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out += &format!("\\u{u:04x}");
+                    }
+                }
+            }
+        }
+        out + "\""
+    }
+
+    proptest::proptest! {
+        /// The block copy of `unescape_into` against the text it encodes, on
+        /// strings long enough to take many blocks and escapes in any place.
+        #[test]
+        fn unescape_round_trips_any_text(
+            chars in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        8 => proptest::char::range('a', 'z'),
+                        2 => proptest::prelude::any::<char>(),
+                        1 => proptest::sample::select(vec!['"', '\\', '\n', '\t', '/', '\u{1}']),
+                    ],
+                    proptest::prelude::any::<u8>(),
+                ),
+                0..120,
+            )
+        ) {
+            let text = encode(&chars);
+            let span = scan_string(text.as_bytes(), 0).unwrap();
+            proptest::prop_assert_eq!(span.end, text.len() - 1);
+            let mut out = b"kept".to_vec();
+            unescape_into(&text.as_bytes()[span.start..span.end], &mut out);
+            let want: String = chars.iter().map(|&(c, _)| c).collect();
+            proptest::prop_assert_eq!(&out[..4], b"kept");
+            proptest::prop_assert_eq!(std::str::from_utf8(&out[4..]).unwrap(), want);
+        }
+    }
+
+    /// Bytes that matter to the string scan, and some that do not.
+    fn string_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            6 => proptest::char::range('a', 'z').prop_map(|c| c as u8),
+            2 => proptest::sample::select(b"\"\\u/bnrtx0dD8".to_vec()),
+            1 => proptest::prelude::any::<u8>(),
+        ]
+    }
+
+    fn naive_masks(block: &[u8; 64]) -> Masks {
+        let mask =
+            |f: &dyn Fn(u8) -> bool| (0..64).fold(0u64, |m, i| m | ((f(block[i]) as u64) << i));
+        Masks {
+            quote: mask(&|c| c == b'"'),
+            backslash: mask(&|c| c == b'\\'),
+            control: mask(&|c| c < 0x20),
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn blocks_are_classified_exactly(
+            bytes in proptest::collection::vec(string_byte(), 64)
+        ) {
+            let block: &[u8; 64] = bytes.first_chunk().unwrap();
+            let want = naive_masks(block);
+            proptest::prop_assert_eq!(classify(block), want);
+            proptest::prop_assert_eq!(swar_classify(block), want);
+        }
+
+        /// The escaped-byte masks over several blocks against a byte loop:
+        /// a byte is escaped when it follows a backslash that is not.
+        #[test]
+        fn escaped_bytes_carry_across_blocks(
+            backslash in proptest::collection::vec(proptest::prelude::any::<bool>(), 64 * 4),
+            dense in proptest::prelude::any::<bool>(),
+        ) {
+            let backslash: Vec<bool> = if dense {
+                backslash
+            } else {
+                backslash.chunks(4).flat_map(|c| { let b = c.iter().all(|&b| b); [b, false, c[0] && c[1], false] }).collect()
+            };
+            let mut next_escaped = false;
+            let naive: Vec<bool> = backslash.iter().map(|&b| {
+                let e = next_escaped;
+                next_escaped = !e && b;
+                e
+            }).collect();
+            let mut carry = 0;
+            for (k, block) in backslash.chunks(64).enumerate() {
+                let bits = block.iter().enumerate().fold(0u64, |m, (i, &b)| m | ((b as u64) << i));
+                let got = find_escaped(bits, &mut carry);
+                for i in 0..64 {
+                    proptest::prop_assert_eq!(got >> i & 1 == 1, naive[64 * k + i], "bit {} of block {}", i, k);
+                }
+            }
+        }
+
+        /// The block scan answers exactly as the bytewise one: same span,
+        /// same error at the same byte, wherever the string ends.
+        #[test]
+        fn block_scan_agrees_with_bytewise_scan(
+            body in proptest::collection::vec(string_byte(), 0..300),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut buf = vec![b'"'];
+            buf.extend_from_slice(&body);
+            let buf = &buf[..1 + cut.index(body.len() + 1)];
+            let want = scan_string_bytewise(buf, 0);
+            proptest::prop_assert_eq!(scan_string(buf, 0), want);
+            match block_string(buf, 1) {
+                Block::Done(span) => proptest::prop_assert_eq!(Ok(span), want),
+                Block::Rest { at, escaped } => {
+                    proptest::prop_assert!(at >= 1 && at <= buf.len());
+                    proptest::prop_assert_eq!(scan_string_from(buf, 0, at, escaped), want);
+                }
+            }
+        }
+    }
+
+    /// An escape whose backslash ends one block and whose letter starts the
+    /// next, followed by a string end in either kind of path.
+    #[test]
+    fn an_escape_split_between_blocks_is_read_whole() {
+        for letter in [b'x', b'"', b'n', b'u'] {
+            for tail in [0, 10, 100] {
+                let mut buf = vec![b'"'];
+                buf.extend_from_slice(&[b'a'; 63]);
+                buf.extend_from_slice(&[b'\\', letter]);
+                buf.extend_from_slice(if letter == b'u' { b"00e9" } else { b"" });
+                buf.extend(std::iter::repeat_n(b'b', tail));
+                buf.push(b'"');
+                buf.extend_from_slice(&[b' '; 70]);
+                let got = scan_string(&buf, 0);
+                assert_eq!(got, scan_string_bytewise(&buf, 0));
+                match letter {
+                    b'x' => assert_eq!(got, Err(SyntaxError::new(64, "invalid escape"))),
+                    _ => assert!(got.is_ok_and(|s| s.escaped && buf[s.end + 1] == b' ')),
+                }
+            }
         }
     }
 
