@@ -24,9 +24,13 @@ fn main() -> std::process::ExitCode {
         Some(Command::Report(report)) => config::report_query(report)
             .map_err(anyhow::Error::from)
             .and_then(|q| ingestor::views::report::run(&q)),
+        Some(Command::Fleet(fleet)) => ingestor::fleet::run(&fleet.dbs),
         None => Config::from_args(args)
             .map_err(anyhow::Error::from)
-            .and_then(|config| ingestor::run::run(&config)),
+            .and_then(|config| {
+                ingestor::db::set_checkpoint(config.checkpoint);
+                ingestor::run::run(&config)
+            }),
     };
     match ran {
         Ok(()) => ExitCode::Success.into(),

@@ -12,7 +12,8 @@
 //! - `sources`: several inputs and several writers in one database, locks, readers, migration;
 //! - `contract`: the settled readings of schema.md and the scanner's edge cases, against the oracle;
 //! - `views`: the views of views.md against the generator's answers, and `ingestor report`;
-//! - `crash`: the kill -9 campaign (Linux).
+//! - `crash`: the kill -9 campaign (Linux);
+//! - `fleet`: Litestream replication under kill -9, and `ingestor fleet` over several hosts.
 
 mod oracle;
 mod util;
@@ -22,6 +23,7 @@ mod contract;
 mod crash;
 mod database;
 mod faults;
+mod fleet;
 mod historical;
 mod input;
 mod live;

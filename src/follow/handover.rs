@@ -86,6 +86,9 @@ fn live_args(config: &Config, offset: Option<u64>) -> Vec<OsString> {
     if config.quiet {
         args.push("--quiet".into());
     }
+    if config.checkpoint != crate::db::Checkpoint::Auto {
+        args.push("--checkpoint=passive".into());
+    }
     args
 }
 
@@ -130,6 +133,7 @@ mod tests {
             ],
             &["--start-at-end"],
             &["--start-offset=99"],
+            &["--checkpoint", "passive"],
         ];
         for input in ["in.jsonl", "-in.jsonl", "--db", "a dir/in=x.jsonl"] {
             for db in ["out.db", "-", "--input"] {
@@ -152,6 +156,7 @@ mod tests {
                     assert!(after.follow && after.live_only, "{what}");
                     assert!(!after.from_scratch && !after.start_at_end, "{what}");
                     assert_eq!(after.quiet, before.quiet, "{what}");
+                    assert_eq!(after.checkpoint, before.checkpoint, "{what}");
                     assert_eq!(after.live.cache_mb, before.live.cache_mb, "{what}");
                     assert_eq!(after.rss_budget, before.rss_budget, "{what}");
                     assert_eq!(
