@@ -134,7 +134,11 @@ for ((k = 1; k <= kills; k++)); do
     elif ((k <= 3)); then
         say "kill $k: no restore yet (see $dir/restore.log)"
     else
-        fail "kill $k: restore failed (see $dir/restore.log)"
+        # Seen with Litestream 0.5.17 after kills of Litestream: "non-contiguous ltx files"
+        # (docs/fleet.md, Limits). The primary is intact; a fresh snapshot repairs the replica.
+        fail "kill $k: restore failed: $(tail -1 "$dir/restore.log") (the primary is intact: \
+INGESTOR_DB=$db REPLICA_URL=file://$replica litestream replicate -once -force-snapshot \
+-config contrib/litestream.yml repairs the replica)"
     fi
     follower
     ((k % ls_every == 0)) && litestream_start
