@@ -69,10 +69,14 @@ cp "$dir/A.jsonl" "$log"
 
 ipid='' lpid='' wpid=''
 cleanup() {
+    # Each one on its own: a stray Litestream left running would replicate the next run's
+    # database into the same replica (two writers of one replica).
+    local p
     for p in "$wpid" "$ipid" "$lpid"; do
-        [[ -n $p ]] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+        [[ -n $p ]] || continue
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
     done
-    return 0
 }
 trap cleanup EXIT
 follower() {
@@ -121,10 +125,10 @@ RANDOM=$seed
 ls_kills=0
 for ((k = 1; k <= kills; k++)); do
     sleep "$((RANDOM % 3)).$(printf '%03d' $((RANDOM % 1000)))"
-    kill -KILL "$ipid"
+    kill -KILL "$ipid" 2>/dev/null || true # it may have died on its own: checked below
     wait "$ipid" 2>/dev/null || true
     if ((k % ls_every == 0)); then
-        kill -KILL "$lpid"
+        kill -KILL "$lpid" 2>/dev/null || true
         wait "$lpid" 2>/dev/null || true
         ls_kills=$((ls_kills + 1))
     fi
@@ -134,8 +138,8 @@ for ((k = 1; k <= kills; k++)); do
     elif ((k <= 3)); then
         say "kill $k: no restore yet (see $dir/restore.log)"
     else
-        # Seen with Litestream 0.5.17 after kills of Litestream: "non-contiguous ltx files"
-        # (docs/fleet.md, Limits). The primary is intact; a fresh snapshot repairs the replica.
+        # Seen once, when a stray Litestream also wrote this replica: "non-contiguous ltx
+        # files" (docs/fleet.md). The primary is intact; a fresh snapshot repairs the replica.
         fail "kill $k: restore failed: $(tail -1 "$dir/restore.log") (the primary is intact: \
 INGESTOR_DB=$db REPLICA_URL=file://$replica litestream replicate -once -force-snapshot \
 -config contrib/litestream.yml repairs the replica)"
