@@ -156,6 +156,13 @@ pub struct Args {
     )]
     pub idle_secs: String,
 
+    /// Which WAL checkpoints ingestor runs: `auto` also those that wait for readers (the
+    /// WAL stays small under readers that never pause); `passive` only SQLite's automatic
+    /// ones, for a database that Litestream replicates (it checkpoints itself, and its
+    /// read transaction would make a waiting checkpoint stall live mode). docs/fleet.md.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = crate::db::Checkpoint::Auto)]
+    pub checkpoint: crate::db::Checkpoint,
+
     /// No progress display and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -195,6 +202,17 @@ pub enum Command {
     /// with the database's and its WAL's sizes. It only looks: the database is opened
     /// read-only and no lock is taken, so a running ingestor is never held up.
     Status(StatusArgs),
+
+    /// Print the SQL that queries several hosts' databases as one (docs/fleet.md).
+    ///
+    /// Checks each database (an ingestor database of this schema version, each file once,
+    /// no log held by two of them: a database restored twice would count twice), then prints
+    /// ATTACH statements and TEMP views (sse_lines, bad_lines, ingest_sources, requests,
+    /// tool_calls, sessions, usage_daily, fleet_hosts) that put their rows side by side with
+    /// a `host` column. Run it in a session: `ingestor fleet a.db b.db > fleet.sql;
+    /// sqlite3 :memory: -cmd '.read fleet.sql' 'SELECT host, count(*) FROM sse_lines GROUP BY
+    /// host'`. At most 10 databases (SQLite's default ATTACH limit).
+    Fleet(FleetArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,6 +228,18 @@ pub struct StatusArgs {
     /// Print JSON (one object, with an array of sources) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Exit status: 0 printed, 1 a database is missing, not an ingestor \
+database of this version, given twice, or holds a log another one holds (one line on stderr \
+says which), 2 bad usage (also more than 10 databases)."
+)]
+pub struct FleetArgs {
+    /// The hosts' databases (restored replicas, or copies); each is opened read-only.
+    #[arg(value_name = "HOST_DB", required = true)]
+    pub dbs: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

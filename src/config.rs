@@ -151,6 +151,8 @@ pub struct Config {
     pub idle: Duration,
     /// The flag as given, forwarded on re-exec.
     pub max_line_flag: Option<usize>,
+    /// Which checkpoints this process runs (`--checkpoint`, docs/fleet.md).
+    pub checkpoint: crate::db::Checkpoint,
 }
 
 impl Config {
@@ -246,6 +248,7 @@ impl Config {
             rss_budget: rss_budget_mib << 20,
             idle: Duration::from_secs_f64(idle_secs),
             max_line_flag,
+            checkpoint: args.checkpoint,
         })
     }
 }
@@ -405,7 +408,12 @@ mod tests {
         let numeric = Args::command()
             .get_arguments()
             .filter(|a| a.get_action().takes_values())
-            .filter(|a| !matches!(a.get_id().as_str(), "input" | "db" | "log_format"))
+            .filter(|a| {
+                !matches!(
+                    a.get_id().as_str(),
+                    "input" | "db" | "log_format" | "checkpoint"
+                )
+            })
             .count();
         assert_eq!(numeric, 7, "a numeric flag without Bounds");
     }

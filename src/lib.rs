@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod exit;
+pub mod fleet;
 pub mod follow;
 pub mod input;
 pub mod pipeline;

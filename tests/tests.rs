@@ -18,9 +18,10 @@
 //! - `status`: `ingestor status` beside a follower and a backfill, and its refusals;
 //! - `pipe`: a busy pipe shows every line within a second, in both phases;
 //! - `crash`: the kill -9 campaign (Linux);
-//! - `logs`: the log a service keeps: timestamps and levels, JSON, heartbeats, no repeats.
+//! - `logs`: the log a service keeps: timestamps and levels, JSON, heartbeats, no repeats;
 //! - `model`: the shared contract model (`crates/contract-model`) against the binary on nested
 //!   values only it can judge (balanced, not valid JSON).
+//! - `fleet`: Litestream replication under kill -9, and `ingestor fleet` over several hosts.
 
 mod oracle;
 mod util;
@@ -30,6 +31,7 @@ mod contract;
 mod crash;
 mod database;
 mod faults;
+mod fleet;
 mod historical;
 mod identity;
 mod input;

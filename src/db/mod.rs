@@ -914,6 +914,47 @@ pub fn retire_wal(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Who may run the checkpoints that wait for readers (`--checkpoint`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpoint {
+    /// SQLite's automatic (passive) checkpoints, plus a RESTART when the WAL passes 64 MiB
+    /// and a TRUNCATE once live mode rests: the WAL stays small under readers that never
+    /// pause.
+    #[default]
+    Auto,
+    /// Only SQLite's automatic checkpoints, which never wait: for a database replicated by
+    /// Litestream, whose read transaction makes a RESTART or TRUNCATE wait out the busy
+    /// timeout (live mode then stalls 10 s at each rest) and which checkpoints itself
+    /// (docs/fleet.md).
+    Passive,
+}
+
+/// The policy of this process: one process writes one database, and the policy is set
+/// once from its flags, before the first checkpoint (`main`).
+static PASSIVE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets the checkpoint policy of this process.
+pub fn set_checkpoint(policy: Checkpoint) {
+    PASSIVE_ONLY.store(
+        policy == Checkpoint::Passive,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn passive_only() -> bool {
+    PASSIVE_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Folds the WAL back into the database and truncates it once live mode rests: a burst's
+/// big transactions grew it, and at rest no commit would trigger a checkpoint. A reader
+/// holding a snapshot only makes this partial. Not under `--checkpoint passive`.
+pub fn rest_wal(conn: &Connection) {
+    if passive_only() {
+        return;
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 /// Keeps the WAL from growing without bound under readers that never pause.
 ///
 /// An automatic checkpoint copies back only frames no reader still needs,
@@ -925,7 +966,7 @@ pub fn retire_wal(path: &Path) -> Result<()> {
 /// file). The wait is capped at 100 ms, so a reader cannot stall live mode
 /// for long.
 pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
-    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+    let Some(path) = conn.path().filter(|p| !p.is_empty() && !passive_only()) else {
         return Ok(());
     };
     let size = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());

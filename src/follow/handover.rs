@@ -91,6 +91,9 @@ fn live_args(config: &Config, offset: Option<u64>) -> Vec<OsString> {
         Format::Text => {}
         Format::Json => args.push(flag("log-format", "json")),
     }
+    if config.checkpoint != crate::db::Checkpoint::Auto {
+        args.push("--checkpoint=passive".into());
+    }
     args
 }
 
@@ -139,6 +142,7 @@ mod tests {
             ],
             &["--start-at-end"],
             &["--start-offset=99"],
+            &["--checkpoint", "passive"],
         ];
         for input in ["in.jsonl", "-in.jsonl", "--db", "a dir/in=x.jsonl"] {
             for db in ["out.db", "-", "--input"] {
@@ -162,6 +166,7 @@ mod tests {
                     assert!(!after.from_scratch && !after.start_at_end, "{what}");
                     assert_eq!(after.log.quiet(), before.log.quiet(), "{what}");
                     assert_eq!(after.log.format(), before.log.format(), "{what}");
+                    assert_eq!(after.checkpoint, before.checkpoint, "{what}");
                     assert_eq!(after.live.cache_mb, before.live.cache_mb, "{what}");
                     assert_eq!(after.rss_budget, before.rss_budget, "{what}");
                     assert_eq!(

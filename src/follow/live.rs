@@ -842,8 +842,5 @@ fn release(conn: &Connection, tails: &mut [Tail]) {
     }
     let _ = conn.release_memory();
     mem::release_heap();
-    // Also fold the WAL back and truncate it: a burst's big transactions
-    // grew it, and at rest no commit would trigger a checkpoint. A reader
-    // holding a snapshot only makes this partial.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    db::rest_wal(conn);
 }
