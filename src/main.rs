@@ -31,10 +31,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Fleet(fleet)) => ingestor::fleet::run(&fleet.dbs),
         None => Config::from_args(args, log)
             .map_err(anyhow::Error::from)
-            .and_then(|config| {
-                ingestor::db::set_checkpoint(config.checkpoint);
-                ingestor::run::run(&config)
-            }),
+            .and_then(|config| ingestor::run::run(&config)),
     };
     match ran {
         Ok(()) => ExitCode::Success.into(),

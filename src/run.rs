@@ -629,7 +629,14 @@ fn go_live(
     db::create_indexes(&conn)?;
     loop {
         let builder = Builder::new(config.max_line);
-        let followed = live::follow(&conn, sources, builder, config.rss_budget, log)?;
+        let followed = live::follow(
+            &conn,
+            sources,
+            builder,
+            config.rss_budget,
+            config.checkpoint,
+            log,
+        )?;
         close(conn)?;
         match followed.end {
             End::Closed | End::Stopped => return finish_live(log, &followed),

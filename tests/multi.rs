@@ -84,6 +84,7 @@ fn follower() {
         sources,
         Builder::new(config.max_line),
         config.rss_budget,
+        config.checkpoint,
         &config.log,
     )
     .unwrap_or_else(|e| panic!("follow: {e:#}"));
@@ -646,9 +647,16 @@ fn standard_input_is_followed_alone() {
         open(source::open_input(None).expect("stdin"), None),
         open(source::open_input(Some(&a)).expect("a"), Some(a.clone())),
     ];
-    let err = live::follow(&conn, both, Builder::new(1 << 20), 12 << 20, &log)
-        .err()
-        .expect("refused");
+    let err = live::follow(
+        &conn,
+        both,
+        Builder::new(1 << 20),
+        12 << 20,
+        ingestor::db::Checkpoint::Auto,
+        &log,
+    )
+    .err()
+    .expect("refused");
     assert!(
         err.to_string()
             .contains("standard input can only be followed alone"),

@@ -929,27 +929,11 @@ pub enum Checkpoint {
     Passive,
 }
 
-/// The policy of this process: one process writes one database, and the policy is set
-/// once from its flags, before the first checkpoint (`main`).
-static PASSIVE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Sets the checkpoint policy of this process.
-pub fn set_checkpoint(policy: Checkpoint) {
-    PASSIVE_ONLY.store(
-        policy == Checkpoint::Passive,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
-fn passive_only() -> bool {
-    PASSIVE_ONLY.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Folds the WAL back into the database and truncates it once live mode rests: a burst's
 /// big transactions grew it, and at rest no commit would trigger a checkpoint. A reader
 /// holding a snapshot only makes this partial. Not under `--checkpoint passive`.
-pub fn rest_wal(conn: &Connection) {
-    if passive_only() {
+pub fn rest_wal(conn: &Connection, policy: Checkpoint) {
+    if policy == Checkpoint::Passive {
         return;
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -965,8 +949,11 @@ pub fn rest_wal(conn: &Connection) {
 /// next commit starts the WAL over (journal_size_limit then truncates the
 /// file). The wait is capped at 100 ms, so a reader cannot stall live mode
 /// for long.
-pub fn restrain_wal(conn: &Connection, limit: u64) -> Result<()> {
-    let Some(path) = conn.path().filter(|p| !p.is_empty() && !passive_only()) else {
+pub fn restrain_wal(conn: &Connection, limit: u64, policy: Checkpoint) -> Result<()> {
+    let Some(path) = conn
+        .path()
+        .filter(|p| !p.is_empty() && policy == Checkpoint::Auto)
+    else {
         return Ok(());
     };
     let size = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());

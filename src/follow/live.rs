@@ -143,6 +143,7 @@ pub fn follow(
     sources: Vec<Tailed>,
     builder: Builder,
     rss_budget: u64,
+    checkpoint: db::Checkpoint,
     log: &Log,
 ) -> Result<Followed> {
     // About what a fresh process needs: nothing read or cached yet.
@@ -198,6 +199,7 @@ pub fn follow(
         db: if is_pipe { None } else { DbFile::of(conn)? },
         db_looked: now,
         rss_budget,
+        checkpoint,
         fresh_rss,
         over_budget: false,
         reexec_helps: false,
@@ -346,6 +348,8 @@ struct Follower<'c, 'p> {
     db: Option<DbFile>,
     db_looked: Instant,
     rss_budget: u64,
+    /// Whether the checkpoints that wait for readers are ours to run.
+    checkpoint: db::Checkpoint,
     /// RSS when this process started following.
     fresh_rss: u64,
     /// Over the budget since the last check that found it within: memory is
@@ -428,7 +432,7 @@ impl Follower<'_, '_> {
             self.tx_started = None;
             if self.wal_checked.elapsed() >= WAL_CHECK_EVERY {
                 self.wal_checked = Instant::now();
-                db::restrain_wal(self.conn, WAL_LIMIT)?;
+                db::restrain_wal(self.conn, WAL_LIMIT, self.checkpoint)?;
             }
             // A commit forced while lines kept coming means a backlog:
             // let the next transaction grow; catching up resets it.
@@ -452,7 +456,7 @@ impl Follower<'_, '_> {
         if settled && !self.rested && now - self.last_line >= REST_AFTER {
             // Quiet again after a burst: hand back what the burst used, so
             // idle RSS does not keep the burst's high-water mark.
-            release(self.conn, &mut self.tails);
+            release(self.conn, &mut self.tails, self.checkpoint);
             self.rested = true;
         }
         if (all_caught_up || now - self.last_budget_check >= BUDGET_EVERY) && !self.writer.in_tx() {
@@ -553,7 +557,7 @@ impl Follower<'_, '_> {
         }
         if !self.over_budget {
             self.over_budget = true;
-            release(self.conn, &mut self.tails);
+            release(self.conn, &mut self.tails, self.checkpoint);
             let after = mem::current_rss();
             if after <= self.rss_budget {
                 self.over_budget = false;
@@ -836,11 +840,11 @@ impl Follower<'_, '_> {
 
 /// Hands back what live mode can spare: SQLite's unused cache pages, the
 /// read buffers beyond their resting size, free heap, and WAL disk space.
-fn release(conn: &Connection, tails: &mut [Tail]) {
+fn release(conn: &Connection, tails: &mut [Tail], checkpoint: db::Checkpoint) {
     for reader in tails.iter_mut().filter_map(|t| t.reader.as_mut()) {
         reader.shrink();
     }
     let _ = conn.release_memory();
     mem::release_heap();
-    db::rest_wal(conn);
+    db::rest_wal(conn, checkpoint);
 }
