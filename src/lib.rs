@@ -10,10 +10,12 @@
 //!
 //! At the top: [`cli`] (flags) resolved into a [`config::Config`], which [`run`] ties
 //! together; [`pipeline`] moves batches from the scanning thread to the writing one;
-//! [`report`] is the one logging handle; [`views`] holds the SQL views that answer
-//! users' questions and `ingestor report` over them; [`status`] says how far each log is; [`exit`] maps errors to exit codes.
-//! Each folder's module comment says what it owns and what it may call; nothing
-//! below `run` calls `run`, `cli` or `report`'s callers back.
+//! [`report`] is the one logging handle; [`exit`] maps errors to exit codes.
+//!
+//! Beside the pipeline, the read-only subcommands: [`views`] (the SQL views that
+//! answer users' questions, and `ingestor report` over them), [`status`] (how far
+//! each log is, and who ingests it) and [`fleet`] (several hosts' databases queried
+//! as one). Each folder's module comment says what it owns and what it may call.
 
 #[cfg(not(unix))]
 compile_error!("ingestor needs a Unix-like system (Linux or macOS)");

@@ -58,7 +58,7 @@ pub fn skip_ws(buf: &[u8], mut i: usize) -> usize {
 /// SSE payloads are escaped JSON inside a JSON string, with an escape every
 /// dozen bytes or so. Stopping at each one costs two unpredictable branches
 /// (which byte stopped, which escape it is), so strings are first read 64
-/// bytes at a time as bit masks ([`block_string`]), which decides without
+/// bytes at a time as bit masks (`block_string`), which decides without
 /// a branch per escape. Whatever that path cannot vouch for (a `\u` escape,
 /// any error) is scanned again from the start byte by byte, so errors and
 /// their positions come from one place.

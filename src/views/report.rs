@@ -59,7 +59,7 @@ impl Product {
     }
 }
 
-/// A report as asked for, its flags checked ([`crate::config::Report`] builds it).
+/// A report as asked for, its flags checked ([`crate::config::report_query`] builds it).
 #[derive(Clone, Debug)]
 pub struct Query {
     pub db: PathBuf,
