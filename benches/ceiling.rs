@@ -28,8 +28,13 @@ use ingestor::pipeline::{BATCH_LIMITS, READ_BUFFER};
 use ingestor::scan::batch::{Batch, Builder};
 
 /// SQLite's own index build, by hand: name and the settings it runs under.
-const BY_HAND: [(&str, &str); 4] = [
+const BY_HAND: [(&str, &str); 5] = [
     ("defaults", "PRAGMA cache_size = -2000; PRAGMA threads = 0"),
+    // Ingestor's cache without the helper thread: tells the two apart.
+    (
+        "cache=1MiB",
+        "PRAGMA cache_size = -1024; PRAGMA threads = 0",
+    ),
     ("threads=2", "PRAGMA cache_size = -2000; PRAGMA threads = 2"),
     (
         "cache=1MiB,threads=2",
@@ -138,19 +143,21 @@ fn main() -> anyhow::Result<()> {
     for (k, step) in steps.into_iter().enumerate() {
         match step {
             None => {
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), Cpu::now());
                 db::create_indexes(&conn)?;
                 println!("ceiling_index_secs: {:.3}", started.elapsed().as_secs_f64());
+                cpu.print("ceiling_index_cpu_secs");
             }
             Some((name, settings)) => {
                 // create_indexes leaves threads 0 and the load's cache.
                 conn.execute_batch(settings)?;
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), Cpu::now());
                 for (index, column) in db::INDEXES {
                     conn.execute_batch(&format!("CREATE INDEX {index} ON sse_lines({column})"))?;
                 }
                 let secs = started.elapsed().as_secs_f64();
                 println!("by_hand_index_secs[{name}]: {secs:.3}");
+                cpu.print(&format!("by_hand_index_cpu_secs[{name}]"));
                 conn.execute_batch(&format!(
                     "PRAGMA cache_size = -{}; PRAGMA threads = 0",
                     config.new_db.cache_mb * 1024
@@ -173,6 +180,49 @@ fn main() -> anyhow::Result<()> {
     println!("lines: {lines}");
     println!("bytes: {bytes}");
     Ok(())
+}
+
+/// CPU time at the start of a step: of the whole process (the sorter's helper
+/// thread included) and, on Linux, of the calling thread alone. The calling
+/// thread's share is a floor on the step's wall time however many cores are
+/// free, so a setting can be judged on a busy machine too.
+struct Cpu {
+    process: f64,
+    thread: Option<f64>,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        Cpu {
+            process: cpu_secs(),
+            thread: thread_cpu_secs(),
+        }
+    }
+
+    fn print(&self, label: &str) {
+        let process = cpu_secs() - self.process;
+        match (self.thread, thread_cpu_secs()) {
+            (Some(a), Some(b)) => println!("{label}: {process:.3} main_thread {:.3}", b - a),
+            _ => println!("{label}: {process:.3}"),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn thread_cpu_secs() -> Option<f64> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_secs() -> Option<f64> {
+    None
 }
 
 /// User plus system CPU time of this process so far (one thread until the scan

@@ -707,14 +707,18 @@ pub fn has_indexes(conn: &Connection) -> Result<bool> {
 
 /// Builds the allowlisted indexes that are missing.
 ///
-/// CREATE INDEX sorts its keys in runs of `cache_size` bytes. A 1 MiB cache
-/// with a second sorter thread builds the seven indexes in about half the
-/// time a 64 MiB cache without one takes (docs/performance.md, "Index
-/// build"): small runs stay in the CPU caches, and the helper sorts while the
-/// main thread scans. The caller's cache is restored.
+/// CREATE INDEX sorts its keys in runs of `cache_size` bytes: a 1 MiB cache
+/// keeps the runs in the CPU caches. Sorter helper threads sort while the
+/// main thread scans, which pays only with a free core: they take a third of
+/// the work off the main thread but add a third more in all, so on one core
+/// they are slower than none (docs/scanner.md, "The index phase"). The
+/// caller's cache is restored.
 pub fn create_indexes(conn: &Connection) -> Result<()> {
     let cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    conn.execute_batch("PRAGMA cache_size = -1024; PRAGMA threads = 2")?;
+    let threads = sorter_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = -1024; PRAGMA threads = {threads}"
+    ))?;
     let built = INDEXES.iter().try_for_each(|(name, column)| {
         conn.execute_batch(&format!(
             "CREATE INDEX IF NOT EXISTS {name} ON sse_lines({column})"
@@ -723,6 +727,12 @@ pub fn create_indexes(conn: &Connection) -> Result<()> {
     });
     conn.execute_batch(&format!("PRAGMA cache_size = {cache}; PRAGMA threads = 0"))?;
     Ok(built?)
+}
+
+/// `PRAGMA threads` (helper threads allowed) for the index build with `cores`
+/// cores available (machine, CPU affinity or cgroup quota): none on one.
+fn sorter_threads(cores: usize) -> usize {
+    if cores >= 2 { 2 } else { 0 }
 }
 
 /// Whether SQLite found the database file unlinked or renamed since it was

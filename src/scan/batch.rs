@@ -135,6 +135,7 @@ impl Batch {
 pub struct Builder {
     env: Envelope,
     meta: MetaScanner,
+    /// Scratch for a meta value with escapes, decoded from the arena.
     meta_text: Vec<u8>,
     /// The limit a line's length, and the total size of its row's values,
     /// must stay within for the line to be stored as a row.
@@ -210,30 +211,32 @@ impl Builder {
         let data_count = int_cell(arena, line, env.get(Key::DataCount));
         let sid = text(arena, Key::Sid);
 
-        // The metadata value is decoded once into `meta_text`, stored from
-        // there, and scanned there for the meta columns.
-        let metadata = env.get(Key::Metadata);
-        let has_meta = match metadata {
+        // The metadata value is decoded once, straight into the arena as its
+        // own cell, and scanned there; the meta columns that need no decoding
+        // then point into it instead of being copied again.
+        let (metadata, has_meta, base) = match env.get(Key::Metadata) {
             Some(tok @ (Token::Str(_) | Token::Raw { .. })) => {
-                self.meta_text.clear();
-                decode_token(&mut self.meta_text, line, tok);
-                self.meta.scan(&self.meta_text)
+                let base = arena.len();
+                decode_token(arena, line, tok);
+                let cell = Cell::Text {
+                    start: base,
+                    len: arena.len() - base,
+                };
+                (cell, self.meta.scan(&arena[base..]), base)
             }
-            _ => false,
+            _ => (Cell::Null, false, 0),
         };
         let mut meta = [Cell::Null; MetaKey::COUNT];
         for (i, cell) in meta.iter_mut().enumerate() {
             let inner = if has_meta { self.meta.found[i] } else { None };
             let is_pid = i == MetaKey::Pid as usize;
             *cell = match inner {
-                Some(tok) if tok != Token::Null => value_cell(arena, &self.meta_text, tok, is_pid),
+                Some(tok) if tok != Token::Null => {
+                    arena_cell(arena, base, tok, is_pid, &mut self.meta_text)
+                }
                 _ => value_cell_opt(arena, line, env.top_meta[i], is_pid),
             };
         }
-        let metadata = match metadata {
-            Some(Token::Str(_) | Token::Raw { .. }) => put(arena, &self.meta_text),
-            _ => Cell::Null,
-        };
         let extra = extra_cell(arena, line, env);
         let line_cell = text(arena, Key::Line);
         [
@@ -266,15 +269,6 @@ fn push_bad(batch: &mut Batch, offset: u64, reason: std::fmt::Arguments<'_>, raw
         reason,
         raw: (raw_start, raw.len()),
     });
-}
-
-fn put(arena: &mut Vec<u8>, bytes: &[u8]) -> Cell {
-    let start = arena.len();
-    arena.extend_from_slice(bytes);
-    Cell::Text {
-        start,
-        len: bytes.len(),
-    }
 }
 
 /// Appends a token's value: strings decoded, anything else as raw JSON text.
@@ -320,6 +314,43 @@ fn value_cell(arena: &mut Vec<u8>, src: &[u8], tok: Token, integer: bool) -> Cel
                 arena.truncate(start);
                 return Cell::Int(v);
             }
+            Some(Integer::TooBig) => return Cell::Blob { start, len },
+            None => {}
+        }
+    }
+    Cell::Text { start, len }
+}
+
+/// A column value found in text already in the arena at `base` (the decoded
+/// metadata): as [`value_cell`], but a value that needs no decoding is the
+/// same bytes, so its cell points at them rather than at a copy.
+fn arena_cell(
+    arena: &mut Vec<u8>,
+    base: usize,
+    tok: Token,
+    integer: bool,
+    scratch: &mut Vec<u8>,
+) -> Cell {
+    let (start, end) = match tok {
+        Token::Null => return Cell::Null,
+        Token::Str(s) if s.escaped => {
+            // Rare: decoding appends to the arena it would read from.
+            scratch.clear();
+            scratch.extend_from_slice(&arena[base + s.start..base + s.end]);
+            let whole = json::StrSpan {
+                start: 0,
+                end: scratch.len(),
+                escaped: true,
+            };
+            return value_cell(arena, scratch, Token::Str(whole), integer);
+        }
+        Token::Str(s) => (base + s.start, base + s.end),
+        Token::Raw { start, end } => (base + start, base + end),
+    };
+    let len = end - start;
+    if integer {
+        match parse_integer(&arena[start..end]) {
+            Some(Integer::Fits(v)) => return Cell::Int(v),
             Some(Integer::TooBig) => return Cell::Blob { start, len },
             None => {}
         }
@@ -433,6 +464,51 @@ mod tests {
         assert_eq!(cols[10], r#"{"pid":59784,"ver":"v","cwd":null}"#);
         assert_eq!(cols[11], r#"{"cwd":"/top","pid":"1"}"#);
         assert_eq!(cols[12], r#"data: {"pid":7}"#);
+    }
+
+    /// The meta columns point into the decoded metadata where they can: at
+    /// any place in the arena (second line of a batch), from an object or a
+    /// string, with and without escapes, as integers, big integers and text.
+    #[test]
+    fn meta_columns_read_from_the_decoded_metadata_anywhere_in_the_arena() {
+        let mut batch = Batch::default();
+        let mut b = Builder::new(usize::MAX);
+        let lines = [
+            r#"{"event":"first","metadata":{"cwd":"/a"}}"#,
+            r#"{"metadata":"{\"ver\":\"v\\u00e9\\\\x\",\"pid\":\"0012\",\"cwd\":\"/d\\\\ir\",\"turn_id\":[1, 2]}"}"#,
+            r#"{"metadata":{"ver":1.5,"pid":"\u0031\u0032","cwd":"\/x","turn_id":"t"}}"#,
+            r#"{"metadata":{"pid":99999999999999999999,"cwd":"é"},"ver":"top"}"#,
+            r#"{"metadata":{"pid":"-\u0039\u0039999999999999999999"}}"#,
+        ];
+        for line in lines {
+            b.push(
+                &mut batch,
+                &Line::Text {
+                    bytes: line.as_bytes(),
+                    offset: 0,
+                },
+            );
+        }
+        assert!(batch.bad.is_empty());
+        let metas: Vec<[String; 4]> = batch
+            .rows
+            .iter()
+            .map(|r| std::array::from_fn(|i| show(&batch, r.cells[6 + i])))
+            .collect();
+        let want = [
+            ["NULL", "NULL", "/a", "NULL"],
+            ["vé\\x", "12", "/d\\ir", "[1, 2]"],
+            ["1.5", "12", "/x", "t"],
+            ["top", "BLOB 99999999999999999999", "é", "NULL"],
+            ["NULL", "BLOB -99999999999999999999", "NULL", "NULL"],
+        ];
+        for (got, want) in metas.iter().zip(want) {
+            assert_eq!(got, &want.map(String::from));
+        }
+        assert_eq!(
+            show(&batch, batch.rows[1].cells[10]),
+            r#"{"ver":"v\u00e9\\x","pid":"0012","cwd":"/d\\ir","turn_id":[1, 2]}"#
+        );
     }
 
     /// Only memory, not content, depends on these: they are checked here

@@ -465,16 +465,19 @@ pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
                 o += k;
                 i += k;
                 let (decoded, len) = decode_escape(body, i);
-                // SAFETY: as above; an escape of `len` bytes decodes to at
-                // most `len` bytes (`\uXXXX`, 6 bytes, to at most 3).
+                // All four bytes, whatever the length: a copy of fixed size
+                // is a single store, one of 1 to 4 bytes a `memcpy` call.
+                // SAFETY: `o <= start + i` and `i + BLOCK <= body.len()`, so
+                // `o + 4 < start + body.len() + BLOCK`, within the capacity;
+                // an escape of `len` bytes decodes to at most `len` bytes
+                // (`\uXXXX`, 6 bytes, to at most 3), so `o` stays behind `i`.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        decoded.as_ptr(),
-                        out.as_mut_ptr().add(o),
-                        decoded.len(),
-                    )
+                    out.as_mut_ptr()
+                        .add(o)
+                        .cast::<[u8; 4]>()
+                        .write_unaligned(decoded.bytes)
                 };
-                o += decoded.len();
+                o += decoded.len as usize;
                 i += len;
             }
         }
