@@ -23,6 +23,7 @@ use crate::scan::batch::Builder;
 use crate::sys::lock::Locks;
 use crate::sys::mem;
 use crate::sys::signals;
+use crate::sys::writeback;
 
 pub fn run(config: &Config) -> Result<()> {
     signals::install();
@@ -117,9 +118,15 @@ fn run_once(config: &Config) -> Result<()> {
     // A stop request wants a quick exit; the indexes are built at the end
     // of the next run that completes (or when live mode starts).
     if ending != Ending::Stopped {
+        // The rows are final: their write to disk can overlap the index
+        // build instead of all waiting for the sync before the rename.
+        let writing = fresh.then(|| writeback::start(&build_path)).flatten();
         let indexing = Instant::now();
         db::create_indexes(&conn)?;
         stats.index = indexing.elapsed();
+        if let Some(writing) = writing {
+            let _ = writing.join();
+        }
     }
     if let Some(kept) = &kept {
         db::recreate_user_objects(&conn, &config.db, kept)?;
