@@ -3,7 +3,8 @@
 //!
 //! - scan: read, frame, scan and build every row, no SQLite;
 //! - ceiling load: the same rows, extracted into memory beforehand, inserted
-//!   with ingestor's own settings and statements on one thread;
+//!   with ingestor's own settings and statements on one thread, twice into
+//!   a new database each time, the faster timing kept;
 //! - ceiling index: the seven allowlisted indexes built after that load, by
 //!   ingestor's own `db::create_indexes`;
 //! - with `--by-hand`, SQLite's own: the same seven `CREATE INDEX` statements
@@ -26,6 +27,9 @@ use ingestor::db::{self, RawStmt};
 use ingestor::input::reader::{Framing, LineReader};
 use ingestor::pipeline::{BATCH_LIMITS, READ_BUFFER};
 use ingestor::scan::batch::{Batch, Builder};
+
+/// Loads timed per run; the fastest is the insert-only baseline.
+const LOAD_ROUNDS: usize = 2;
 
 /// SQLite's own index build, by hand: name and the settings it runs under.
 const BY_HAND: [(&str, &str); 5] = [
@@ -101,37 +105,27 @@ fn main() -> anyhow::Result<()> {
             batches.push(Batch::with_limits(BATCH_LIMITS));
         }
     }
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
-    }
     let args: ingestor::cli::Args = clap::Parser::parse_from(["ingestor", "--db", "unused"]);
     let log = ingestor::report::Log::new(args.quiet, args.log_format);
     let config =
         ingestor::config::Config::from_args(args, log).expect("the default flags are valid");
-    let conn = db::open(&db_path, &config.new_db, &config.log)?;
-    conn.execute_batch(&load_sql)?;
-    let started = Instant::now();
-    {
-        let mut insert_row = RawStmt::prepare(&conn, db::INSERT_ROW)?;
-        let mut insert_bad = RawStmt::prepare(&conn, db::INSERT_BAD)?;
-        conn.execute_batch("BEGIN")?;
-        let mut in_tx = 0;
-        for batch in &batches {
-            for row in &batch.rows {
-                insert_row.execute_row(batch, 1, row)?;
-            }
-            for bad in &batch.bad {
-                insert_bad.execute_bad(batch, 1, bad)?;
-            }
-            in_tx += batch.lines;
-            if in_tx >= config.batch_rows {
-                conn.execute_batch("COMMIT; BEGIN")?;
-                in_tx = 0;
-            }
-        }
-        conn.execute_batch("COMMIT")?;
+    // The same load twice, each into a new database, the faster timing kept
+    // (the databases are the same): on this VM a single load of the same
+    // 1 GiB measured 1.3 s to 3.5 s, slowest right after another process had
+    // written a large database; a floor should not include that noise.
+    let mut each = Vec::new();
+    let mut conn = None;
+    for _ in 0..LOAD_ROUNDS {
+        drop(conn.take());
+        let (secs, loaded) = load(&db_path, &config, &batches, &load_sql)?;
+        each.push(secs);
+        conn = Some(loaded);
     }
-    println!("ceiling_load_secs: {:.3}", started.elapsed().as_secs_f64());
+    let conn = conn.expect("LOAD_ROUNDS > 0");
+    let secs = each.iter().copied().fold(f64::INFINITY, f64::min);
+    let each: Vec<String> = each.iter().map(|s| format!("{s:.3}")).collect();
+    println!("ceiling_load_secs_each: {}", each.join(" "));
+    println!("ceiling_load_secs: {secs:.3}");
     conn.execute_batch(&index_sql)?;
     // Ingestor's build, then SQLite's own under each setting, rotated.
     let mut steps: Vec<Option<(&str, &str)>> = vec![None];
@@ -180,6 +174,43 @@ fn main() -> anyhow::Result<()> {
     println!("lines: {lines}");
     println!("bytes: {bytes}");
     Ok(())
+}
+
+/// Inserts the pre-extracted rows into a new database at `db_path` with
+/// ingestor's settings and statements, one thread: the seconds it took.
+fn load(
+    db_path: &std::path::Path,
+    config: &ingestor::config::Config,
+    batches: &[Batch],
+    load_sql: &str,
+) -> anyhow::Result<(f64, rusqlite::Connection)> {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+    }
+    let conn = db::open(db_path, &config.new_db, &config.log)?;
+    conn.execute_batch(load_sql)?;
+    let started = Instant::now();
+    {
+        let mut insert_row = RawStmt::prepare(&conn, db::INSERT_ROW)?;
+        let mut insert_bad = RawStmt::prepare(&conn, db::INSERT_BAD)?;
+        conn.execute_batch("BEGIN")?;
+        let mut in_tx = 0;
+        for batch in batches {
+            for row in &batch.rows {
+                insert_row.execute_row(batch, 1, row)?;
+            }
+            for bad in &batch.bad {
+                insert_bad.execute_bad(batch, 1, bad)?;
+            }
+            in_tx += batch.lines;
+            if in_tx >= config.batch_rows {
+                conn.execute_batch("COMMIT; BEGIN")?;
+                in_tx = 0;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+    }
+    Ok((started.elapsed().as_secs_f64(), conn))
 }
 
 /// CPU time at the start of a step: of the whole process (the sorter's helper
