@@ -40,3 +40,27 @@ pub fn start(path: &Path) -> Option<std::thread::JoinHandle<()>> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing file asks for nothing; a written one is handed to a thread
+    /// that finishes, and the file is as it was.
+    #[test]
+    fn a_write_back_request_finishes_and_leaves_the_file_alone() {
+        let dir = std::env::temp_dir().join(format!("ingestor-writeback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(start(&dir.join("missing")).is_none());
+        let path = dir.join("written");
+        let bytes: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let handle = start(&path);
+        assert_eq!(handle.is_some(), cfg!(target_os = "linux"));
+        if let Some(handle) = handle {
+            handle.join().unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
