@@ -26,7 +26,12 @@ use crate::sys::signals;
 use crate::sys::writeback;
 
 pub fn run(config: &Config) -> Result<()> {
-    signals::install();
+    if let Err(e) = signals::install() {
+        config.log.warn(format_args!(
+            "cannot handle stop signals ({e}); SIGINT, SIGTERM and SIGHUP will end the process \
+             without committing what was read since the last commit"
+        ));
+    }
     mem::pin_mmap_threshold();
     // A file cut between being recorded and being read (a copytruncate at
     // that instant) is caught by the reader; the run then starts over, and

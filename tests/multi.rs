@@ -39,7 +39,7 @@ fn follower() {
     let mut lines = spec.lines();
     let db = lines.next().expect("database path");
     let inputs: Vec<PathBuf> = lines.map(PathBuf::from).collect();
-    ingestor::sys::signals::install();
+    ingestor::sys::signals::install().expect("stop signals handled");
     ingestor::sys::mem::pin_mmap_threshold();
     // The live process's own settings, as the flags resolve them; a budget the test binary
     // (bigger than ingestor) cannot exceed, so that it never re-executes into itself.

@@ -25,17 +25,28 @@ pub enum NotExecuted {
 /// (committed) first: SQLite opens its files close-on-exec, and the new
 /// process reopens them.
 pub fn exec_live(config: &Config, offset: Option<u64>) -> NotExecuted {
-    signals::block();
+    if let Err(e) = signals::block() {
+        config.log.warn(format_args!(
+            "cannot hold stop signals during the hand-over ({e})"
+        ));
+    }
+    let unblock = || {
+        if let Err(e) = signals::unblock() {
+            config
+                .log
+                .warn(format_args!("cannot unblock stop signals ({e})"));
+        }
+    };
     if signals::stop_requested() {
-        signals::unblock();
+        unblock();
         return NotExecuted::Stopped;
     }
     if let Err(e) = crate::sys::failpoint::hit("before-exec") {
-        signals::unblock();
+        unblock();
         return NotExecuted::Failed(anyhow!(e.to_string()));
     }
     let err = exec(config, offset);
-    signals::unblock();
+    unblock();
     NotExecuted::Failed(err)
 }
 

@@ -22,20 +22,10 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Installs the handlers, then unblocks the signals: a process started by the
 /// hand-over inherits them blocked (see [`block`]), and one that arrived
-/// during the `exec()` is delivered now, to the new handler. A failure is
-/// reported on stderr and the run goes on: the signals then end the process
-/// as they would by default, losing only what was not committed yet.
-pub fn install() {
-    if let Err(e) = try_install() {
-        eprintln!(
-            "ingestor: cannot handle stop signals ({e}); SIGINT, SIGTERM and SIGHUP will end \
-             the process without committing what was read since the last commit"
-        );
-    }
-}
-
-/// [`install`], failing with the system's error.
-pub fn try_install() -> io::Result<()> {
+/// during the `exec()` is delivered now, to the new handler. On a failure the
+/// caller says so and goes on: the signals then end the process as they would
+/// by default, losing only what was not committed yet.
+pub fn install() -> io::Result<()> {
     for sig in STOP_SIGNALS {
         handle(sig)?;
     }
@@ -69,16 +59,12 @@ fn handle(sig: libc::c_int) -> io::Result<()> {
 /// Holds the stop signals pending across an `exec()`: between the last check
 /// of the flag and the new image's handlers, a signal would otherwise be
 /// forgotten (the flag dies with the old image) or kill the new process.
-pub fn block() {
-    if let Err(e) = mask(libc::SIG_BLOCK) {
-        eprintln!("ingestor: cannot hold stop signals during the hand-over ({e})");
-    }
+pub fn block() -> io::Result<()> {
+    mask(libc::SIG_BLOCK)
 }
 
-pub fn unblock() {
-    if let Err(e) = mask(libc::SIG_UNBLOCK) {
-        eprintln!("ingestor: cannot unblock stop signals ({e})");
-    }
+pub fn unblock() -> io::Result<()> {
+    mask(libc::SIG_UNBLOCK)
 }
 
 fn mask(how: libc::c_int) -> io::Result<()> {
