@@ -22,8 +22,9 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::db::{self, SCHEMA_VERSION};
+use crate::report::json_string;
 use crate::sys::lock::{HeldBy, Locks};
-use crate::views::report::{json_string, thousands};
+use crate::views::report::thousands;
 
 /// `ingestor status` as asked for ([`crate::config::status_query`] builds it).
 #[derive(Clone, Debug)]
@@ -176,23 +177,7 @@ fn check_ours(conn: &Connection, path: &Path) -> Result<i64> {
     let display = path.display();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| match (&e, e.sqlite_error_code()) {
-            (_, Some(rusqlite::ErrorCode::NotADatabase)) => {
-                anyhow::anyhow!("{display} is not a SQLite database")
-            }
-            // A reader of a WAL database needs its `-shm` file, which only a writer of the
-            // folder can create.
-            (rusqlite::Error::SqliteFailure(f, _), _)
-                if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DIRECTORY
-                    || f.extended_code == rusqlite::ffi::SQLITE_READONLY_CANTINIT =>
-            {
-                anyhow::anyhow!(
-                    "cannot read database {display}: it is in WAL mode and its folder is not \
-                     writable, so SQLite cannot create {display}-shm beside it"
-                )
-            }
-            _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
-        })?;
+        .map_err(|e| db::read_error(path, e))?;
     let columns = |table: &str| -> rusqlite::Result<Vec<String>> {
         let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
         stmt.query_map([table], |r| r.get(0))?.collect()

@@ -781,6 +781,29 @@ impl std::fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
+/// What a failure to read a database that was opened read-only means to the
+/// user who named it (`ingestor status`, `ingestor report`).
+pub fn read_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let display = path.display();
+    match (&e, e.sqlite_error_code()) {
+        (_, Some(rusqlite::ErrorCode::NotADatabase)) => {
+            anyhow::anyhow!("{display} is not a SQLite database")
+        }
+        // A reader of a WAL database needs its `-shm` file, which only a writer
+        // of the folder can create (once a writer has run, it is there).
+        (rusqlite::Error::SqliteFailure(f, _), _)
+            if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DIRECTORY
+                || f.extended_code == rusqlite::ffi::SQLITE_READONLY_CANTINIT =>
+        {
+            anyhow::anyhow!(
+                "cannot read database {display}: it is in WAL mode and its folder is not \
+                 writable, so SQLite cannot create {display}-shm beside it"
+            )
+        }
+        _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
+    }
+}
+
 /// Describes a failed write on `conn`: SQLite's own text for a full disk or
 /// an I/O error says neither which file nor why, so name the database and
 /// add the operating system's reason (e.g. "File too large" at a size limit).

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::db;
+use crate::report::json_string;
+
 /// What a report groups requests by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum By {
@@ -129,23 +132,7 @@ pub fn open(path: &Path) -> Result<Connection> {
             [],
             |r| r.get(0),
         )
-        .map_err(|e| match (&e, e.sqlite_error_code()) {
-            (_, Some(rusqlite::ErrorCode::NotADatabase)) => {
-                anyhow::anyhow!("{display} is not a SQLite database")
-            }
-            // A reader of a WAL database needs its `-shm` file, which only a writer of the
-            // folder can create (once a writer has run, it is there).
-            (rusqlite::Error::SqliteFailure(f, _), _)
-                if f.extended_code == rusqlite::ffi::SQLITE_READONLY_DIRECTORY
-                    || f.extended_code == rusqlite::ffi::SQLITE_READONLY_CANTINIT =>
-            {
-                anyhow::anyhow!(
-                    "cannot read database {display}: it is in WAL mode and its folder is not \
-                     writable, so SQLite cannot create {display}-shm beside it"
-                )
-            }
-            _ => anyhow::Error::new(e).context(format!("cannot read database {display}")),
-        })?;
+        .map_err(|e| db::read_error(path, e))?;
     if tables == 0 {
         bail!("{display} is not an ingestor database (it has no sse_lines table)");
     }
@@ -374,24 +361,6 @@ pub fn table(q: &Query, rows: &[Row]) -> String {
         put(row);
     }
     out
-}
-
-pub(crate) fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// One JSON array of objects, one per group, keys as the views name them.
