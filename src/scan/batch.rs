@@ -10,6 +10,7 @@ use std::io::Write;
 use crate::input::reader::{LONG_LINE_HEAD, Line, TAIL_KEEP};
 use crate::scan::envelope::{Envelope, Key, MetaKey, MetaScanner, Token};
 use crate::scan::json;
+use crate::scan::unescape::unescape_into;
 
 /// Columns of `sse_lines` after `id`, in the contract's physical order.
 pub const COLUMNS: [&str; 13] = [
@@ -278,7 +279,7 @@ fn push_bad(batch: &mut Batch, offset: u64, reason: std::fmt::Arguments<'_>, raw
 fn decode_token(out: &mut Vec<u8>, src: &[u8], tok: Token) {
     match tok {
         Token::Null => {}
-        Token::Str(s) if s.escaped => json::unescape_into(&src[s.start..s.end], out),
+        Token::Str(s) if s.escaped => unescape_into(&src[s.start..s.end], out),
         Token::Str(s) => out.extend_from_slice(&src[s.start..s.end]),
         Token::Raw { start, end } => out.extend_from_slice(&src[start..end]),
     }

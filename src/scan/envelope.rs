@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 use crate::scan::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
+use crate::scan::unescape::unescape_into;
 
 /// Top-level keys that have their own column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,7 +238,7 @@ impl<S: BuildHasher> ExtraIndex<S> {
         while self.spans.len() < extra.len() {
             let (start, end) = extra[self.spans.len()].key;
             let from = self.names.len();
-            json::unescape_into(&line[start..end], &mut self.names);
+            unescape_into(&line[start..end], &mut self.names);
             self.add(from);
         }
         let hash = self.hasher.hash_one(name);
@@ -278,8 +279,8 @@ fn same_key(
     }
     scratch.0.clear();
     scratch.1.clear();
-    json::unescape_into(a, &mut scratch.0);
-    json::unescape_into(b, &mut scratch.1);
+    unescape_into(a, &mut scratch.0);
+    unescape_into(b, &mut scratch.1);
     scratch.0 == scratch.1
 }
 
@@ -313,7 +314,7 @@ fn walk_object(
         let (value, end) = scan_value(buf, i, stack)?;
         let name = if key.escaped {
             key_scratch.clear();
-            json::unescape_into(&buf[key.start..key.end], key_scratch);
+            unescape_into(&buf[key.start..key.end], key_scratch);
             &key_scratch[..]
         } else {
             &buf[key.start..key.end]
@@ -370,7 +371,7 @@ mod tests {
             Token::Null => None,
             Token::Str(s) => {
                 let mut out = Vec::new();
-                json::unescape_into(&line[s.start..s.end], &mut out);
+                unescape_into(&line[s.start..s.end], &mut out);
                 Some(String::from_utf8(out).unwrap())
             }
             Token::Raw { start, end } => {

@@ -7,6 +7,8 @@
 
 use memchr::memchr2;
 
+use crate::scan::unescape::UNESCAPED;
+
 /// What was wrong with a line, and at which byte (0-based, within the line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -99,7 +101,7 @@ const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
 /// free, after simdjson's `find_escaped`: runs of backslashes starting on an
 /// odd bit are told apart from those starting on an even bit by one add.
 #[inline(always)]
-fn find_escaped(backslash: u64, carry: &mut u64) -> u64 {
+pub(super) fn find_escaped(backslash: u64, carry: &mut u64) -> u64 {
     let backslash = backslash & !*carry;
     let follows_escape = (backslash << 1) | *carry;
     let odd_starts = backslash & !EVEN_BITS & !follows_escape;
@@ -394,7 +396,7 @@ fn find_special(s: &[u8]) -> Option<usize> {
 
 /// Position of the first `needle`.
 #[inline]
-fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
+pub(super) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     return vector::find_byte(s, needle);
     #[cfg(not(target_arch = "x86_64"))]
@@ -427,142 +429,13 @@ fn escape_len(buf: &[u8], j: usize) -> Result<usize> {
     }
 }
 
-fn hex4(buf: &[u8], at: usize) -> Option<u32> {
+pub(super) fn hex4(buf: &[u8], at: usize) -> Option<u32> {
     let digits = buf.get(at..at + 4)?;
     let mut v = 0u32;
     for &d in digits {
         v = v * 16 + (d as char).to_digit(16)?;
     }
     Some(v)
-}
-
-/// Appends the decoded value of a validated string body to `out`.
-///
-/// Plain runs are copied sixteen bytes at a time whatever they hold, and the
-/// output cursor then moves only past the bytes before the first backslash:
-/// one fixed-size copy per escape instead of a `memcpy` call of a dozen bytes.
-/// Decoded text is never longer than its escaped form, so reserving the
-/// body's length plus one block up front keeps every such copy in bounds.
-pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
-    out.reserve(body.len() + BLOCK);
-    let cap_end = out.len() + body.len() + BLOCK;
-    let mut o = out.len();
-    let mut i = 0;
-    while i + BLOCK <= body.len() {
-        debug_assert!(o + BLOCK <= cap_end && cap_end <= out.capacity());
-        // SAFETY: `body[i..i + BLOCK]` is in bounds; `o <= start + i` (each
-        // step writes at most what it reads), so `o + BLOCK <= start +
-        // body.len() + BLOCK`, within the capacity reserved above.
-        unsafe {
-            std::ptr::copy_nonoverlapping(body.as_ptr().add(i), out.as_mut_ptr().add(o), BLOCK)
-        };
-        match find_byte(&body[i..i + BLOCK], b'\\') {
-            None => {
-                i += BLOCK;
-                o += BLOCK;
-            }
-            Some(k) => {
-                o += k;
-                i += k;
-                let (decoded, len) = decode_escape(body, i);
-                // All four bytes, whatever the length: a copy of fixed size
-                // is a single store, one of 1 to 4 bytes a `memcpy` call.
-                // SAFETY: `o <= start + i` and `i + BLOCK <= body.len()`, so
-                // `o + 4 < start + body.len() + BLOCK`, within the capacity;
-                // an escape of `len` bytes decodes to at most `len` bytes
-                // (`\uXXXX`, 6 bytes, to at most 3), so `o` stays behind `i`.
-                unsafe {
-                    out.as_mut_ptr()
-                        .add(o)
-                        .cast::<[u8; 4]>()
-                        .write_unaligned(decoded.bytes)
-                };
-                o += decoded.len as usize;
-                i += len;
-            }
-        }
-    }
-    // SAFETY: every byte below `o` was written above, from valid bytes.
-    unsafe { out.set_len(o) };
-    while let Some(k) = find_byte(&body[i..], b'\\') {
-        out.extend_from_slice(&body[i..i + k]);
-        let (decoded, len) = decode_escape(body, i + k);
-        out.extend_from_slice(&decoded);
-        i += k + len;
-    }
-    out.extend_from_slice(&body[i..]);
-}
-
-/// Bytes copied at a time by [`unescape_into`].
-const BLOCK: usize = 16;
-
-/// The bytes an escape decodes to (1 to 4 of them, as a `&[u8]` on a
-/// small buffer) and its length in the body. The escape was validated by
-/// [`scan_string`], so the digits and any pair are there.
-///
-/// The simple escapes are looked up in a table rather than matched: which
-/// one comes next is unpredictable, and a jump table mispredicts on it.
-#[inline(always)]
-fn decode_escape(body: &[u8], j: usize) -> (Decoded, usize) {
-    match UNESCAPED[body[j + 1] as usize] {
-        0 => decode_unicode(body, j),
-        simple => (Decoded::one(simple), 2),
-    }
-}
-
-/// What each simple escape's second byte stands for; 0 for the others.
-static UNESCAPED: [u8; 256] = {
-    let mut t = [0; 256];
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t[b'/' as usize] = b'/';
-    t[b'b' as usize] = 0x08;
-    t[b'f' as usize] = 0x0C;
-    t[b'n' as usize] = b'\n';
-    t[b'r' as usize] = b'\r';
-    t[b't' as usize] = b'\t';
-    t
-};
-
-#[cold]
-fn decode_unicode(body: &[u8], j: usize) -> (Decoded, usize) {
-    let unit = hex4(body, j + 2).unwrap_or(0xFFFD);
-    let (cp, len) = if (0xD800..=0xDBFF).contains(&unit) {
-        let low = hex4(body, j + 8).unwrap_or(0xDC00);
-        (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
-    } else {
-        (unit, 6)
-    };
-    let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-    let mut d = Decoded {
-        bytes: [0; 4],
-        len: 0,
-    };
-    d.len = ch.encode_utf8(&mut d.bytes).len() as u8;
-    (d, len)
-}
-
-/// Up to four decoded bytes.
-#[derive(Clone, Copy)]
-struct Decoded {
-    bytes: [u8; 4],
-    len: u8,
-}
-
-impl Decoded {
-    fn one(b: u8) -> Self {
-        Decoded {
-            bytes: [b, 0, 0, 0],
-            len: 1,
-        }
-    }
-}
-
-impl std::ops::Deref for Decoded {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
 }
 
 /// Scans a number starting at `i` per RFC 8259's grammar; returns its end.
@@ -676,28 +549,6 @@ fn skip_raw_string(buf: &[u8], open: usize) -> Result<usize> {
 mod tests {
     use super::*;
 
-    fn decode(s: &str) -> Vec<u8> {
-        let bytes = format!("\"{s}\"");
-        let span = scan_string(bytes.as_bytes(), 0).unwrap();
-        let mut out = Vec::new();
-        unescape_into(&bytes.as_bytes()[span.start..span.end], &mut out);
-        out
-    }
-
-    #[test]
-    fn escapes_decode_like_serde_json() {
-        for s in [
-            r#"plain"#,
-            r#"a\"b\\c\/d\b\f\n\r\t"#,
-            r#"\u00e9\u4e2d\ud83d\ude00"#,
-            r#"\\\\\\\\\"\\"#,
-            r#"\u001b[31m"#,
-        ] {
-            let want: String = serde_json::from_str(&format!("\"{s}\"")).unwrap();
-            assert_eq!(decode(s), want.as_bytes(), "{s}");
-        }
-    }
-
     #[test]
     fn invalid_strings_are_rejected_where_serde_json_rejects_them() {
         for s in [
@@ -736,61 +587,6 @@ mod tests {
             let naive = s.iter().position(|&c| c == b'\\');
             proptest::prop_assert_eq!(find_byte(&s, b'\\'), naive);
             proptest::prop_assert_eq!(swar_find_byte(&s, b'\\'), naive);
-        }
-    }
-
-    /// The JSON text of `chars`, each written as itself, a short escape or a
-    /// `\u` escape (a surrogate pair past the BMP) as `how` says.
-    fn encode(chars: &[(char, u8)]) -> String {
-        let mut out = String::from("\"");
-        for &(c, how) in chars {
-            let short = match c {
-                '"' => Some("\\\""),
-                '\\' => Some("\\\\"),
-                '\n' => Some("\\n"),
-                '\t' => Some("\\t"),
-                '/' if how % 2 == 0 => Some("\\/"),
-                _ => None,
-            };
-            match (short, how % 3) {
-                (Some(s), 0 | 1) => out += s,
-                (_, 0) if c >= ' ' => out.push(c),
-                _ => {
-                    let mut units = [0u16; 2];
-                    for u in c.encode_utf16(&mut units) {
-                        out += &format!("\\u{u:04x}");
-                    }
-                }
-            }
-        }
-        out + "\""
-    }
-
-    proptest::proptest! {
-        /// The block copy of `unescape_into` against the text it encodes, on
-        /// strings long enough to take many blocks and escapes in any place.
-        #[test]
-        fn unescape_round_trips_any_text(
-            chars in proptest::collection::vec(
-                (
-                    proptest::prop_oneof![
-                        8 => proptest::char::range('a', 'z'),
-                        2 => proptest::prelude::any::<char>(),
-                        1 => proptest::sample::select(vec!['"', '\\', '\n', '\t', '/', '\u{1}']),
-                    ],
-                    proptest::prelude::any::<u8>(),
-                ),
-                0..120,
-            )
-        ) {
-            let text = encode(&chars);
-            let span = scan_string(text.as_bytes(), 0).unwrap();
-            proptest::prop_assert_eq!(span.end, text.len() - 1);
-            let mut out = b"kept".to_vec();
-            unescape_into(&text.as_bytes()[span.start..span.end], &mut out);
-            let want: String = chars.iter().map(|&(c, _)| c).collect();
-            proptest::prop_assert_eq!(&out[..4], b"kept");
-            proptest::prop_assert_eq!(std::str::from_utf8(&out[4..]).unwrap(), want);
         }
     }
 

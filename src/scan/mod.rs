@@ -1,4 +1,5 @@
-//! Scan: from one framed line to one row. [`json`] holds the lexical pieces,
+//! Scan: from one framed line to one row. [`json`] holds the lexical pieces
+//! ([`unescape`] decodes string bodies),
 //! [`envelope`] reads a line's top-level keys without building a tree, and
 //! [`batch`] turns each envelope into a row of cells in a reusable arena.
 //!
@@ -8,3 +9,4 @@
 pub mod batch;
 pub mod envelope;
 pub mod json;
+pub mod unescape;

@@ -1,0 +1,464 @@
+//! Decoding a validated JSON string body into its text.
+//!
+//! SSE payloads are JSON escaped inside a JSON string: a backslash every dozen
+//! bytes, so what decoding costs is per escape. Two paths give the same bytes
+//! (tested against each other): a portable one that stops at each escape, and
+//! on x86-64 CPUs with SSSE3 (detected at run time) one that decodes 64 bytes
+//! at a time without a branch per escape.
+
+use crate::scan::json::{find_byte, hex4};
+
+/// Appends the decoded value of a string body that [`scan_string`] accepted
+/// to `out`.
+///
+/// [`scan_string`]: crate::scan::json::scan_string
+pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
+    #[cfg(target_arch = "x86_64")]
+    if body.len() >= vector::BLOCK
+        && std::is_x86_feature_detected!("ssse3")
+        && std::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: the CPU has both features the function is compiled for.
+        return unsafe { vector::unescape_into(body, out) };
+    }
+    portable_unescape_into(body, out)
+}
+
+/// The portable [`unescape_into`].
+///
+/// Plain runs are copied sixteen bytes at a time whatever they hold, and the
+/// output cursor then moves only past the bytes before the first backslash:
+/// one fixed-size copy per escape instead of a `memcpy` call of a dozen bytes.
+fn portable_unescape_into(body: &[u8], out: &mut Vec<u8>) {
+    let start = reserve(body, out);
+    // SAFETY: `reserve` made room for `body.len() + COPY` bytes past `start`.
+    let (i, o) = unsafe { copy_runs(body, 0, start, out.as_mut_ptr(), usize::MAX) };
+    finish(body, i, o, out);
+}
+
+/// Bytes copied at a time by [`copy_runs`].
+const COPY: usize = 16;
+
+/// Reserves room for the decoded body plus one copy's slack past the end of
+/// `out`, and returns `out.len()`. Decoded text is never longer than its
+/// escaped form, so every fixed-size copy below stays within this room.
+fn reserve(body: &[u8], out: &mut Vec<u8>) -> usize {
+    out.reserve(body.len() + COPY);
+    out.len()
+}
+
+/// Decodes `body` from byte `i`, which is not escaped, to output position
+/// `o`, one escape at a time while sixteen bytes remain and `i < until`.
+/// Returns where it stopped: again a byte that is not escaped, and its place
+/// in the output.
+///
+/// # Safety
+///
+/// `base` has room for `start + body.len() + COPY` bytes, where `start` is
+/// the output position of body byte 0, and `o <= start + i`.
+#[inline(always)]
+unsafe fn copy_runs(
+    body: &[u8],
+    mut i: usize,
+    mut o: usize,
+    base: *mut u8,
+    until: usize,
+) -> (usize, usize) {
+    while i + COPY <= body.len() && i < until {
+        // SAFETY: `body[i..i + COPY]` is in bounds; `o <= start + i` (each
+        // step writes at most what it reads), so `o + COPY` is within the
+        // room the caller guarantees.
+        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr().add(i), base.add(o), COPY) };
+        match find_byte(&body[i..i + COPY], b'\\') {
+            None => {
+                i += COPY;
+                o += COPY;
+            }
+            Some(k) => {
+                o += k;
+                i += k;
+                let (decoded, len) = decode_escape(body, i);
+                // All four bytes, whatever the length: a copy of fixed size
+                // is a single store, one of 1 to 4 bytes a `memcpy` call.
+                // SAFETY: `o + 4 <= start + i + COPY`, within the room; an
+                // escape of `len` bytes decodes to at most `len` bytes
+                // (`\uXXXX`, 6 bytes, to at most 3), so `o` stays behind `i`.
+                unsafe { base.add(o).cast::<[u8; 4]>().write_unaligned(decoded.bytes) };
+                o += decoded.len as usize;
+                i += len;
+            }
+        }
+    }
+    (i, o)
+}
+
+/// Sets `out`'s length to `o` (every byte below it written from `body`) and
+/// decodes the rest of `body` from `i`, a byte that is not escaped.
+fn finish(body: &[u8], mut i: usize, o: usize, out: &mut Vec<u8>) {
+    debug_assert!(o <= out.capacity());
+    // SAFETY: every byte below `o` was written, from valid bytes.
+    unsafe { out.set_len(o) };
+    while let Some(k) = find_byte(&body[i..], b'\\') {
+        out.extend_from_slice(&body[i..i + k]);
+        let (decoded, len) = decode_escape(body, i + k);
+        out.extend_from_slice(&decoded);
+        i += k + len;
+    }
+    out.extend_from_slice(&body[i..]);
+}
+
+/// The bytes an escape decodes to (1 to 4 of them, as a `&[u8]` on a
+/// small buffer) and its length in the body. The escape was validated by
+/// `scan_string`, so the digits and any pair are there.
+///
+/// The simple escapes are looked up in a table rather than matched: which
+/// one comes next is unpredictable, and a jump table mispredicts on it.
+#[inline(always)]
+fn decode_escape(body: &[u8], j: usize) -> (Decoded, usize) {
+    match UNESCAPED[body[j + 1] as usize] {
+        0 => decode_unicode(body, j),
+        simple => (Decoded::one(simple), 2),
+    }
+}
+
+/// What each simple escape's second byte stands for; 0 for the others.
+pub(super) static UNESCAPED: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0C;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
+#[cold]
+fn decode_unicode(body: &[u8], j: usize) -> (Decoded, usize) {
+    let unit = hex4(body, j + 2).unwrap_or(0xFFFD);
+    let (cp, len) = if (0xD800..=0xDBFF).contains(&unit) {
+        let low = hex4(body, j + 8).unwrap_or(0xDC00);
+        (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+    } else {
+        (unit, 6)
+    };
+    let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+    let mut d = Decoded {
+        bytes: [0; 4],
+        len: 0,
+    };
+    d.len = ch.encode_utf8(&mut d.bytes).len() as u8;
+    (d, len)
+}
+
+/// Up to four decoded bytes.
+#[derive(Clone, Copy)]
+struct Decoded {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl Decoded {
+    fn one(b: u8) -> Self {
+        Decoded {
+            bytes: [b, 0, 0, 0],
+            len: 1,
+        }
+    }
+}
+
+impl std::ops::Deref for Decoded {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// Decoding 64 bytes at a time with SSSE3's byte shuffle, after simdjson's
+/// string handling: one classification finds the backslashes, the escaped
+/// bytes come from the same branch-free `find_escaped` as the scan, the
+/// escape letters are translated by a table lookup in the vector unit, and
+/// the backslashes that start an escape are squeezed out eight bytes at a
+/// time by a shuffle whose pattern a table gives for each 8-bit keep mask.
+/// Per block there is one branch for "no backslash at all" and one for a
+/// `\u` escape (rare at the outer level of these logs; that block is decoded
+/// by the portable path). x86-64's baseline is SSE2 only, so this is chosen
+/// at run time; elsewhere the portable path runs.
+#[cfg(target_arch = "x86_64")]
+mod vector {
+    use std::arch::x86_64::*;
+
+    use crate::scan::json::find_escaped;
+
+    /// Bytes decoded per step.
+    pub const BLOCK: usize = 64;
+
+    /// For each 8-bit keep mask, the positions of its set bits in order:
+    /// a shuffle pattern that packs the kept bytes of eight to the front.
+    static PACK: [[u8; 8]; 256] = {
+        let mut t = [[0u8; 8]; 256];
+        let mut m = 0;
+        while m < 256 {
+            let (mut bit, mut n) = (0, 0);
+            while bit < 8 {
+                if m & (1 << bit) != 0 {
+                    t[m][n] = bit as u8;
+                    n += 1;
+                }
+                bit += 1;
+            }
+            m += 1;
+        }
+        t
+    };
+
+    /// # Safety
+    ///
+    /// The CPU has SSSE3 and POPCNT; `body` is a body `scan_string` accepted.
+    #[target_feature(enable = "ssse3,popcnt")]
+    pub unsafe fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
+        let start = super::reserve(body, out);
+        let base = out.as_mut_ptr();
+        let (mut i, mut o) = (0, start);
+        // 1 when body byte `i` is escaped by a backslash ending the block
+        // before (that backslash is already dropped from the output).
+        let mut carry = 0u64;
+        while i + BLOCK <= body.len() {
+            // SAFETY: `body[i..i + 64]` is in bounds.
+            let v: [__m128i; 4] = std::array::from_fn(|k| unsafe {
+                _mm_loadu_si128(body.as_ptr().add(i + 16 * k).cast())
+            });
+            let backslash = mask(&v, b'\\');
+            if backslash | carry == 0 {
+                for (k, x) in v.iter().enumerate() {
+                    // SAFETY: `o <= start + i` (output never runs ahead of
+                    // input), so these 64 bytes lie within the room reserved.
+                    unsafe { _mm_storeu_si128(base.add(o + 16 * k).cast(), *x) };
+                }
+                i += BLOCK;
+                o += BLOCK;
+                continue;
+            }
+            let entry = i - carry as usize;
+            let escaped = find_escaped(backslash, &mut carry);
+            if mask(&v, b'u') & escaped != 0 {
+                // A `\u` escape: this block by the portable path, from a
+                // byte that is not escaped to the first past the block.
+                // SAFETY: `o <= start + entry`, and the room is as above.
+                (i, o) = unsafe { super::copy_runs(body, entry, o, base, i + BLOCK) };
+                carry = 0;
+                continue;
+            }
+            let dropped = backslash & !escaped;
+            for (k, x) in v.iter().enumerate() {
+                let esc = (escaped >> (16 * k)) as u16;
+                let x = if esc == 0 { *x } else { translate(*x, esc) };
+                let keep = !(dropped >> (16 * k)) as u16;
+                // SAFETY: the input chunk is body bytes `i + 16k..+16` and
+                // `o <= start + i + 16k`, so each store of at most 16 bytes
+                // at `o` stays within the room reserved.
+                unsafe {
+                    if keep == u16::MAX {
+                        _mm_storeu_si128(base.add(o).cast(), x);
+                        o += 16;
+                    } else {
+                        o += pack8(x, keep as u8, 0, base.add(o));
+                        o += pack8(x, (keep >> 8) as u8, 8, base.add(o));
+                    }
+                }
+            }
+            i += BLOCK;
+        }
+        // The portable path goes on from the escaping backslash, if any.
+        let i = i - carry as usize;
+        // SAFETY: `o <= start + i`, and the room is as above.
+        let (i, o) = unsafe { super::copy_runs(body, i, o, base, usize::MAX) };
+        super::finish(body, i, o, out);
+    }
+
+    /// The bit mask of the bytes of a 64-byte block equal to `b`.
+    #[inline(always)]
+    fn mask(v: &[__m128i; 4], b: u8) -> u64 {
+        let mut m = 0;
+        for (k, x) in v.iter().enumerate() {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            let bits = unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(*x, _mm_set1_epi8(b as i8))) };
+            m |= (bits as u32 as u64) << (16 * k);
+        }
+        m
+    }
+
+    /// `x` with the escaped bytes (bit set in `esc`) decoded: the letters
+    /// `b f n r t` become their control characters; `" \ /` stand for
+    /// themselves. Every escaped byte is one of those eight (validated, and
+    /// `\u` excluded by the caller).
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    fn translate(x: __m128i, esc: u16) -> __m128i {
+        // The five letters have distinct bits 1..4: `(byte >> 1) & 15` is
+        // 1, 3, 7, 9 and 10 for b, f, n, r and t.
+        let letters = _mm_setr_epi8(
+            0, 0x08, 0, 0x0C, 0, 0, 0, 0x0A, 0, 0x0D, 0x09, 0, 0, 0, 0, 0,
+        );
+        let index = _mm_and_si128(_mm_srli_epi16(x, 1), _mm_set1_epi8(0x0F));
+        let decoded = _mm_shuffle_epi8(letters, index);
+        // Signed: 0x60..=0x7F are letters; `" \ /` and anything at or
+        // above 0x80 are not.
+        let is_letter = _mm_cmpgt_epi8(x, _mm_set1_epi8(0x5F));
+        let take = _mm_and_si128(expand(esc), is_letter);
+        _mm_or_si128(_mm_andnot_si128(take, x), _mm_and_si128(take, decoded))
+    }
+
+    /// Bit `i` of `bits` as an all-ones or all-zeros byte `i`.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    fn expand(bits: u16) -> __m128i {
+        let spread = _mm_shuffle_epi8(
+            _mm_cvtsi32_si128(bits as i32),
+            _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+        );
+        let select = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+        _mm_cmpeq_epi8(_mm_and_si128(spread, select), select)
+    }
+
+    /// Writes the bytes of `x[from..from + 8]` whose bit is set in `keep`,
+    /// in order, at `dst` (eight bytes are stored); returns how many.
+    ///
+    /// # Safety
+    ///
+    /// Eight bytes at `dst` are writable.
+    #[target_feature(enable = "ssse3,popcnt")]
+    #[inline]
+    unsafe fn pack8(x: __m128i, keep: u8, from: i8, dst: *mut u8) -> usize {
+        // SAFETY: `PACK` entries are 8 bytes; the caller vouches for `dst`.
+        unsafe {
+            let pattern = _mm_loadl_epi64(PACK[keep as usize].as_ptr().cast());
+            let pattern = _mm_add_epi8(pattern, _mm_set1_epi8(from));
+            _mm_storel_epi64(dst.cast(), _mm_shuffle_epi8(x, pattern));
+        }
+        keep.count_ones() as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::json::scan_string;
+
+    /// The JSON text of `chars`, each written as itself, a short escape or a
+    /// `\u` escape (a surrogate pair past the BMP) as `how` says.
+    fn encode(chars: &[(char, u8)]) -> String {
+        let mut out = String::from("\"");
+        for &(c, how) in chars {
+            let short = match c {
+                '"' => Some("\\\""),
+                '\\' => Some("\\\\"),
+                '\n' => Some("\\n"),
+                '\t' => Some("\\t"),
+                '\r' => Some("\\r"),
+                '\u{8}' => Some("\\b"),
+                '\u{c}' => Some("\\f"),
+                '/' if how % 2 == 0 => Some("\\/"),
+                _ => None,
+            };
+            // Mostly short escapes where there is one, as the logs have.
+            match (short, how % 8) {
+                (Some(s), 0..=6) => out += s,
+                (_, 0..=6) if c >= ' ' => out.push(c),
+                _ => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out += &format!("\\u{u:04x}");
+                    }
+                }
+            }
+        }
+        out + "\""
+    }
+
+    fn decode(s: &str) -> Vec<u8> {
+        let bytes = format!("\"{s}\"");
+        let span = scan_string(bytes.as_bytes(), 0).unwrap();
+        let mut out = Vec::new();
+        unescape_into(&bytes.as_bytes()[span.start..span.end], &mut out);
+        out
+    }
+
+    #[test]
+    fn escapes_decode_like_serde_json() {
+        for s in [
+            r#"plain"#,
+            r#"a\"b\\c\/d\b\f\n\r\t"#,
+            r#"\u00e9\u4e2d\ud83d\ude00"#,
+            r#"\\\\\\\\\"\\"#,
+            r#"\u001b[31m"#,
+        ] {
+            for n in [1, 9, 40] {
+                // Repeated, so that the long forms take the block paths.
+                let s = s.repeat(n);
+                let want: String = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+                assert_eq!(decode(&s), want.as_bytes(), "{s}");
+            }
+        }
+    }
+
+    /// Escapes that straddle a 64-byte block boundary in every way: a
+    /// backslash last in a block, a run of them, a `\u` cut anywhere.
+    #[test]
+    fn escapes_across_block_ends_decode_whole() {
+        for esc in [r"\n", r"\\", r#"\""#, r"\\\n", r"\u00e9", r"\ud83d\ude00"] {
+            for pad in 0..80 {
+                let s = format!("{}{esc}{}", "a".repeat(pad), "b".repeat(70));
+                let want: String = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+                assert_eq!(decode(&s), want.as_bytes(), "{s}");
+            }
+        }
+    }
+
+    fn chars() -> impl proptest::strategy::Strategy<Value = Vec<(char, u8)>> {
+        proptest::collection::vec(
+            (
+                proptest::prop_oneof![
+                    8 => proptest::char::range('a', 'z'),
+                    2 => proptest::prelude::any::<char>(),
+                    4 => proptest::sample::select(vec!['"', '\\', '\n', '\t', '\r', '/', '\u{1}', '\u{8}', '\u{c}']),
+                ],
+                proptest::prelude::any::<u8>(),
+            ),
+            0..400,
+        )
+    }
+
+    proptest::proptest! {
+        /// Both paths against the text the body encodes, appending to what
+        /// `out` already holds, on strings long enough to take many blocks.
+        #[test]
+        fn unescape_round_trips_any_text(chars in chars()) {
+            let text = encode(&chars);
+            let span = scan_string(text.as_bytes(), 0).unwrap();
+            proptest::prop_assert_eq!(span.end, text.len() - 1);
+            let body = &text.as_bytes()[span.start..span.end];
+            let want: String = chars.iter().map(|&(c, _)| c).collect();
+            for portable in [false, true] {
+                let mut out = b"kept".to_vec();
+                if portable {
+                    portable_unescape_into(body, &mut out);
+                } else {
+                    unescape_into(body, &mut out);
+                }
+                proptest::prop_assert_eq!(&out[..4], b"kept");
+                proptest::prop_assert_eq!(std::str::from_utf8(&out[4..]).unwrap(), &want[..]);
+            }
+        }
+    }
+
+    /// The vector path must be what runs on the machine the tests run on,
+    /// or the tests above would only cover the portable one.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_vector_path_is_taken_here() {
+        assert!(std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt"));
+    }
+}
