@@ -181,10 +181,11 @@ impl Builder {
             let reason = format_args!("invalid UTF-8 at byte {at}");
             return push_bad(batch, offset, reason, line);
         }
-        if let Err(e) = self.env.scan(line) {
+        let start = batch.arena.len();
+        if let Err(e) = self.env.scan(line, &mut batch.arena) {
+            batch.arena.truncate(start);
             return push_bad(batch, offset, format_args!("{e}"), line);
         }
-        let start = batch.arena.len();
         let cells = self.build_row(&mut batch.arena, line);
         // A value copied into two columns (a top-level `cwd` is also kept in
         // `extra`) can make the row too big for one SQLite record while the
@@ -242,7 +243,13 @@ impl Builder {
             };
         }
         let extra = extra_cell(arena, line, env);
-        let line_cell = text(arena, Key::Line);
+        let line_cell = match env.line_text {
+            Some((start, end)) => Cell::Text {
+                start,
+                len: end - start,
+            },
+            None => text(arena, Key::Line),
+        };
         [
             event,
             t,

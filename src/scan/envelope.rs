@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 use crate::scan::json::{self, StrSpan, SyntaxError, is_ws, skip_ws};
-use crate::scan::unescape::unescape_into;
+use crate::scan::unescape::{scan_string_into, unescape_into};
 
 /// Top-level keys that have their own column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub struct Member {
 #[derive(Debug, Default)]
 pub struct Envelope {
     pub known: [Option<Token>; Key::COUNT],
+    /// Where the decoded `line` string lies in the `text` given to
+    /// [`Envelope::scan`]; `None` when `line` is absent or not a string.
+    pub line_text: Option<(usize, usize)>,
     /// Top-level `ver`/`pid`/`cwd`/`turn_id`: fallbacks for the meta columns.
     pub top_meta: [Option<Token>; MetaKey::COUNT],
     pub extra: Vec<Member>,
@@ -105,9 +108,14 @@ impl Envelope {
         self.known[key as usize]
     }
 
-    /// Scans `line`, which must already be valid UTF-8, as an envelope.
-    pub fn scan(&mut self, line: &[u8]) -> Result<(), SyntaxError> {
+    /// Scans `line`, which must already be valid UTF-8, as an envelope. A
+    /// string `line` value is decoded onto the end of `text` in the same pass
+    /// (it is most of the bytes of an SSE log, and reading it twice was a
+    /// third of the scan): [`Envelope::line_text`] says where. On an error,
+    /// `text` may hold bytes past its old length.
+    pub fn scan(&mut self, line: &[u8], text: &mut Vec<u8>) -> Result<(), SyntaxError> {
         self.known = [None; Key::COUNT];
+        self.line_text = None;
         self.top_meta = [None; MetaKey::COUNT];
         self.extra.clear();
         if self.extra.capacity() > RESTING_KEYS {
@@ -118,6 +126,7 @@ impl Envelope {
         self.index.reset();
         let Envelope {
             known,
+            line_text,
             top_meta,
             extra,
             key_scratch,
@@ -130,9 +139,14 @@ impl Envelope {
             skip_ws(line, 0),
             stack,
             key_scratch,
-            |name, key, value, raw| {
+            Some(text),
+            |name, key, value, raw, decoded| {
                 if let Some(k) = Key::from_name(name) {
                     known[k as usize] = Some(value);
+                    if k == Key::Line {
+                        // The last of repeated keys wins, as for the others.
+                        *line_text = decoded;
+                    }
                     return;
                 }
                 if let Some(m) = MetaKey::from_name(name) {
@@ -186,7 +200,8 @@ impl MetaScanner {
             skip_ws(text, 0),
             stack,
             key_scratch,
-            |name, _, value, _| {
+            None,
+            |name, _, value, _, _| {
                 if let Some(m) = MetaKey::from_name(name) {
                     found[m as usize] = Some(value);
                 }
@@ -199,6 +214,9 @@ impl MetaScanner {
         ok
     }
 }
+
+/// The key whose string value is decoded while it is scanned.
+const DECODED_KEY: &[u8] = b"line";
 
 /// Up to this many `extra` keys, a new key is compared with each earlier one.
 const LINEAR_KEYS: usize = 32;
@@ -285,14 +303,17 @@ fn same_key(
 }
 
 /// Walks the members of the object whose `{` is at `open`, calling
-/// `member(decoded_name, raw_key_span, value, raw_value_span)` for each in
-/// order; returns the position just past the closing `}`.
+/// `member(decoded_name, raw_key_span, value, raw_value_span, decoded)` for
+/// each in order; returns the position just past the closing `}`. A string
+/// value of [`DECODED_KEY`] is decoded into `decode`, when given, in the same
+/// pass that checks it (`decoded`: where it went).
 fn walk_object(
     buf: &[u8],
     open: usize,
     stack: &mut Vec<u8>,
     key_scratch: &mut Vec<u8>,
-    mut member: impl FnMut(&[u8], (usize, usize), Token, (usize, usize)),
+    mut decode: Option<&mut Vec<u8>>,
+    mut member: impl FnMut(&[u8], (usize, usize), Token, (usize, usize), Option<(usize, usize)>),
 ) -> Result<usize, SyntaxError> {
     if buf.get(open) != Some(&b'{') {
         return Err(SyntaxError::new(open, "expected '{'"));
@@ -311,7 +332,6 @@ fn walk_object(
             return Err(SyntaxError::new(i, "expected ':'"));
         }
         i = skip_ws(buf, i + 1);
-        let (value, end) = scan_value(buf, i, stack)?;
         let name = if key.escaped {
             key_scratch.clear();
             unescape_into(&buf[key.start..key.end], key_scratch);
@@ -319,7 +339,18 @@ fn walk_object(
         } else {
             &buf[key.start..key.end]
         };
-        member(name, (key.start, key.end), value, (i, end));
+        let (value, end, decoded) = match decode.as_deref_mut() {
+            Some(out) if name == DECODED_KEY && buf.get(i) == Some(&b'"') => {
+                let from = out.len();
+                let s = scan_string_into(buf, i, out)?;
+                (Token::Str(s), s.end + 1, Some((from, out.len())))
+            }
+            _ => {
+                let (value, end) = scan_value(buf, i, stack)?;
+                (value, end, None)
+            }
+        };
+        member(name, (key.start, key.end), value, (i, end), decoded);
         i = skip_ws(buf, end);
         match buf.get(i) {
             Some(b',') => i = skip_ws(buf, i + 1),
@@ -384,13 +415,19 @@ mod tests {
     fn picks_known_keys_in_any_order_and_leaves_lookalikes() {
         let line = br#"{"line":"data: {\"event\":\"x\",\"sid\":\"fake\"}","sid":"s1","event":"e","pid":"81551","x":{"event":1}}"#;
         let mut env = Envelope::default();
-        env.scan(line).unwrap();
+        env.scan(line, &mut Vec::new()).unwrap();
         assert_eq!(text(line, env.get(Key::Event)).as_deref(), Some("e"));
         assert_eq!(text(line, env.get(Key::Sid)).as_deref(), Some("s1"));
         assert_eq!(
             text(line, env.get(Key::Line)).as_deref(),
             Some(r#"data: {"event":"x","sid":"fake"}"#)
         );
+        // Decoded in the scan, after what the buffer held.
+        let mut decoded = b"kept".to_vec();
+        env.scan(line, &mut decoded).unwrap();
+        let (start, end) = env.line_text.unwrap();
+        assert_eq!(&decoded[..start], b"kept");
+        assert_eq!(&decoded[start..end], br#"data: {"event":"x","sid":"fake"}"#);
         assert_eq!(
             text(line, env.top_meta[MetaKey::Pid as usize]).as_deref(),
             Some("81551")
@@ -403,7 +440,7 @@ mod tests {
     fn last_duplicate_wins_and_escaped_keys_match() {
         let line = br#"{"event":"a","ev\u0065nt":"b"}"#;
         let mut env = Envelope::default();
-        env.scan(line).unwrap();
+        env.scan(line, &mut Vec::new()).unwrap();
         assert_eq!(text(line, env.get(Key::Event)).as_deref(), Some("b"));
     }
 
@@ -435,7 +472,7 @@ mod tests {
             let mut env = Envelope::default();
             // Twice: the index must not keep the first scan's keys.
             for _ in 0..2 {
-                env.scan(line.as_bytes()).unwrap();
+                env.scan(line.as_bytes(), &mut Vec::new()).unwrap();
                 let got = extra_of(line.as_bytes(), &env);
                 let mut want: Vec<(String, String)> =
                     (0..n).map(|i| (format!("k{i}"), i.to_string())).collect();
@@ -459,21 +496,24 @@ mod tests {
             format!("{{{}}}", keys.join(","))
         };
         let mut env = Envelope::default();
-        env.scan(line_of(LINEAR_KEYS).as_bytes()).unwrap();
+        env.scan(line_of(LINEAR_KEYS).as_bytes(), &mut Vec::new())
+            .unwrap();
         assert_eq!(env.index.spans.len(), 0);
-        env.scan(line_of(LINEAR_KEYS + 1).as_bytes()).unwrap();
+        env.scan(line_of(LINEAR_KEYS + 1).as_bytes(), &mut Vec::new())
+            .unwrap();
         assert_eq!(env.index.spans.len(), LINEAR_KEYS + 1);
-        env.scan(line_of(2).as_bytes()).unwrap();
+        env.scan(line_of(2).as_bytes(), &mut Vec::new()).unwrap();
         assert_eq!(env.index.spans.len(), 0);
 
-        env.scan(line_of(RESTING_KEYS + 1).as_bytes()).unwrap();
+        env.scan(line_of(RESTING_KEYS + 1).as_bytes(), &mut Vec::new())
+            .unwrap();
         assert!(env.extra.capacity() > RESTING_KEYS);
-        env.scan(line_of(2).as_bytes()).unwrap();
+        env.scan(line_of(2).as_bytes(), &mut Vec::new()).unwrap();
         assert!(env.extra.capacity() < RESTING_KEYS);
         assert!(env.index.names.capacity() < RESTING_KEYS);
         // Up to the resting size, it is kept (no churn).
         env.extra = Vec::with_capacity(RESTING_KEYS);
-        env.scan(line_of(2).as_bytes()).unwrap();
+        env.scan(line_of(2).as_bytes(), &mut Vec::new()).unwrap();
         assert_eq!(env.extra.capacity(), RESTING_KEYS);
     }
 
@@ -530,10 +570,15 @@ mod tests {
             b"{\"a\":01}",
             b"{\"a\":1}x",
         ] {
-            assert!(env.scan(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                env.scan(bad, &mut Vec::new()).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        env.scan(b"  { } ").unwrap();
-        env.scan(b"{ \"a\" : [1,,2] , \"b\":null}").unwrap();
+        env.scan(b"  { } ", &mut Vec::new()).unwrap();
+        env.scan(b"{ \"a\" : [1,,2] , \"b\":null}", &mut Vec::new())
+            .unwrap();
     }
 
     #[test]

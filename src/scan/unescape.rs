@@ -6,7 +6,7 @@
 //! on x86-64 CPUs with SSSE3 (detected at run time) one that decodes 64 bytes
 //! at a time without a branch per escape.
 
-use crate::scan::json::{find_byte, hex4};
+use crate::scan::json::{Result, StrSpan, find_byte, hex4, scan_string};
 
 /// Appends the decoded value of a string body that [`scan_string`] accepted
 /// to `out`.
@@ -22,6 +22,33 @@ pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
         return unsafe { vector::unescape_into(body, out) };
     }
     portable_unescape_into(body, out)
+}
+
+/// Scans the string whose opening quote is at `buf[open]` as
+/// [`scan_string`] does (same span, same errors) and appends its decoded
+/// value to `out`, reading the bytes once where the vector path runs. On an
+/// error `out` is left as it was.
+///
+/// [`scan_string`]: crate::scan::json::scan_string
+pub fn scan_string_into(buf: &[u8], open: usize, out: &mut Vec<u8>) -> Result<StrSpan> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU has both features the function is compiled for.
+        return unsafe { vector::scan_string_into(buf, open, out) };
+    }
+    portable_scan_string_into(buf, open, out)
+}
+
+/// The portable [`scan_string_into`]: the scan, then the decoding.
+fn portable_scan_string_into(buf: &[u8], open: usize, out: &mut Vec<u8>) -> Result<StrSpan> {
+    let s = scan_string(buf, open)?;
+    let body = &buf[s.start..s.end];
+    if s.escaped {
+        unescape_into(body, out);
+    } else {
+        out.extend_from_slice(body);
+    }
+    Ok(s)
 }
 
 /// The portable [`unescape_into`].
@@ -278,6 +305,133 @@ mod vector {
         super::finish(body, i, o, out);
     }
 
+    /// [`super::scan_string_into`] on a CPU with SSSE3 and POPCNT. Blocks
+    /// of 64 bytes are checked (closing quote, control characters, escapes)
+    /// and decoded together; from the first block holding anything but
+    /// plain text and simple escapes, or fewer than 64 bytes from the end of
+    /// `buf`, the portable scan and decoding go on from a byte that is not
+    /// escaped, so errors and their positions come from one place.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has SSSE3 and POPCNT.
+    #[target_feature(enable = "ssse3,popcnt")]
+    pub unsafe fn scan_string_into(
+        buf: &[u8],
+        open: usize,
+        out: &mut Vec<u8>,
+    ) -> super::Result<super::StrSpan> {
+        let before = out.len();
+        let start = open + 1;
+        // Decoded text is never longer than its escaped form, which cannot
+        // run past the end of `buf`; 64 bytes of slack for whole-block stores.
+        out.reserve(buf.len().saturating_sub(start) + BLOCK);
+        let base = out.as_mut_ptr();
+        let (mut p, mut o) = (start, before);
+        let mut carry = 0u64;
+        let mut any_escape = 0u64;
+        let rest_at = loop {
+            if p + BLOCK > buf.len() {
+                break p - carry as usize;
+            }
+            // SAFETY: `buf[p..p + 64]` is in bounds.
+            let v: [__m128i; 4] = std::array::from_fn(|k| unsafe {
+                _mm_loadu_si128(buf.as_ptr().add(p + 16 * k).cast())
+            });
+            let backslash = mask(&v, b'\\');
+            let entry = p - carry as usize;
+            let escaped = find_escaped(backslash, &mut carry);
+            let quote = mask(&v, b'"') & !escaped;
+            // The bytes of the body in this block: those before the quote.
+            let body = if quote == 0 {
+                u64::MAX
+            } else {
+                (quote & quote.wrapping_neg()) - 1
+            };
+            if (control(&v) | (escaped & !simple_escapes(&v))) & body != 0 {
+                // Rare: `\u`, a control character or an invalid escape.
+                break entry;
+            }
+            any_escape |= backslash & body;
+            let keep = !(backslash & !escaped);
+            let mut o_next = o;
+            for (k, x) in v.iter().enumerate() {
+                let esc = (escaped >> (16 * k)) as u16;
+                let x = if esc == 0 { *x } else { translate(*x, esc) };
+                let keep = (keep >> (16 * k)) as u16;
+                // SAFETY: the chunk is bytes `p + 16k..+16` of `buf` and
+                // `o_next <= before + (p + 16k - start)`, so a store of at
+                // most 16 bytes at `o_next` stays within the room reserved.
+                unsafe {
+                    o_next += pack8(x, keep as u8, 0, base.add(o_next));
+                    o_next += pack8(x, (keep >> 8) as u8, 8, base.add(o_next));
+                }
+            }
+            if quote != 0 {
+                // What follows the quote was stored too, past the end.
+                o += (keep & body).count_ones() as usize;
+                // SAFETY: every byte below `o` was written, from valid bytes.
+                unsafe { out.set_len(o) };
+                return Ok(super::StrSpan {
+                    start,
+                    end: p + quote.trailing_zeros() as usize,
+                    escaped: any_escape != 0,
+                });
+            }
+            o = o_next;
+            p += BLOCK;
+        };
+        // SAFETY: every byte below `o` was written, from valid bytes.
+        unsafe { out.set_len(o) };
+        match crate::scan::json::scan_string_from(buf, open, rest_at, any_escape != 0) {
+            Ok(s) => {
+                super::unescape_into(&buf[rest_at..s.end], out);
+                Ok(s)
+            }
+            Err(e) => {
+                out.truncate(before);
+                Err(e)
+            }
+        }
+    }
+
+    /// The bit mask of the bytes of a 64-byte block below 0x20.
+    #[inline(always)]
+    fn control(v: &[__m128i; 4]) -> u64 {
+        let mut m = 0;
+        for (k, x) in v.iter().enumerate() {
+            // SAFETY: SSE2 is part of the x86-64 baseline. Unsigned
+            // `x <= 0x1F` exactly when `min(x, 0x1F) == x`.
+            let bits = unsafe {
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(*x, _mm_set1_epi8(0x1F)), *x))
+            };
+            m |= (bits as u32 as u64) << (16 * k);
+        }
+        m
+    }
+
+    /// The bit mask of the bytes of a 64-byte block that may follow a
+    /// backslash as a simple escape: `" \ / b f n r t`. Two table lookups,
+    /// by low and by high nibble, give classes whose AND is not zero for
+    /// exactly those eight bytes (after simdjson's character classes).
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    fn simple_escapes(v: &[__m128i; 4]) -> u64 {
+        // Classes: 1 = `"` `/` (0x2_), 2 = `\` (0x5_), 4 = b f n (0x6_),
+        // 8 = r t (0x7_).
+        let by_low = _mm_setr_epi8(0, 0, 1 | 4 | 8, 0, 8, 0, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1);
+        let by_high = _mm_setr_epi8(0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+        let nibble = _mm_set1_epi8(0x0F);
+        let mut m = 0;
+        for (k, x) in v.iter().enumerate() {
+            let low = _mm_shuffle_epi8(by_low, _mm_and_si128(*x, nibble));
+            let high = _mm_shuffle_epi8(by_high, _mm_and_si128(_mm_srli_epi16(*x, 4), nibble));
+            let none = _mm_cmpeq_epi8(_mm_and_si128(low, high), _mm_setzero_si128());
+            m |= ((!(_mm_movemask_epi8(none) as u32) & 0xFFFF) as u64) << (16 * k);
+        }
+        m
+    }
+
     /// The bit mask of the bytes of a 64-byte block equal to `b`.
     #[inline(always)]
     fn mask(v: &[__m128i; 4], b: u8) -> u64 {
@@ -344,8 +498,9 @@ mod vector {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
-    use crate::scan::json::scan_string;
 
     /// The JSON text of `chars`, each written as itself, a short escape or a
     /// `\u` escape (a surrogate pair past the BMP) as `how` says.
@@ -451,6 +606,41 @@ mod tests {
                 proptest::prop_assert_eq!(&out[..4], b"kept");
                 proptest::prop_assert_eq!(std::str::from_utf8(&out[4..]).unwrap(), &want[..]);
             }
+        }
+    }
+
+    /// Bytes that matter to the string scan, and many plain ones, so that
+    /// strings run over several 64-byte blocks.
+    fn string_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            24 => proptest::char::range('a', 'z').prop_map(|c| c as u8),
+            6 => proptest::sample::select(br#"\\\"nt/bfr"#.to_vec()),
+            1 => proptest::sample::select(b"u0dD8\x01\xc3".to_vec()),
+            1 => proptest::prelude::any::<u8>(),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Scanning and decoding in one pass answers exactly as the scan
+        /// followed by the decoding: same span or same error at the same
+        /// byte, same bytes appended, nothing appended on an error.
+        #[test]
+        fn one_pass_agrees_with_scan_then_decode(
+            body in proptest::collection::vec(string_byte(), 0..400),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut buf = vec![b'"'];
+            buf.extend_from_slice(&body);
+            let buf = &buf[..1 + cut.index(body.len() + 1)];
+            let mut want = b"kept".to_vec();
+            let want_span = portable_scan_string_into(buf, 0, &mut want);
+            proptest::prop_assert_eq!(want_span, scan_string(buf, 0));
+            if want_span.is_err() {
+                proptest::prop_assert_eq!(&want[..], b"kept");
+            }
+            let mut got = b"kept".to_vec();
+            proptest::prop_assert_eq!(scan_string_into(buf, 0, &mut got), want_span);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
