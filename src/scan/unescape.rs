@@ -397,7 +397,7 @@ mod vector {
 
     /// The bit mask of the bytes of a 64-byte block below 0x20.
     #[inline(always)]
-    fn control(v: &[__m128i; 4]) -> u64 {
+    pub(super) fn control(v: &[__m128i; 4]) -> u64 {
         let mut m = 0;
         for (k, x) in v.iter().enumerate() {
             // SAFETY: SSE2 is part of the x86-64 baseline. Unsigned
@@ -416,7 +416,7 @@ mod vector {
     /// exactly those eight bytes (after simdjson's character classes).
     #[target_feature(enable = "ssse3")]
     #[inline]
-    fn simple_escapes(v: &[__m128i; 4]) -> u64 {
+    pub(super) fn simple_escapes(v: &[__m128i; 4]) -> u64 {
         // Classes: 1 = `"` `/` (0x2_), 2 = `\` (0x5_), 4 = b f n (0x6_),
         // 8 = r t (0x7_).
         let by_low = _mm_setr_epi8(0, 0, 1 | 4 | 8, 0, 8, 0, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1);
@@ -641,6 +641,37 @@ mod tests {
             let mut got = b"kept".to_vec();
             proptest::prop_assert_eq!(scan_string_into(buf, 0, &mut got), want_span);
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    /// The classes the one-pass scan decides by, against the tables of the
+    /// bytewise scan, for every byte value. A class too narrow would only
+    /// send more blocks to the portable path (same output, so no other test
+    /// would see it); one too wide would let a bad line through.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_classes_match_the_bytewise_rules() {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128};
+        if !std::is_x86_feature_detected!("ssse3") {
+            return;
+        }
+        let bytes: Vec<u8> = (0..=255).collect();
+        for block in bytes.chunks_exact(64) {
+            // SAFETY: 16 bytes at each of the four offsets lie within the
+            // 64 of `block`; SSSE3 was detected above.
+            let v: [__m128i; 4] = std::array::from_fn(|q| unsafe {
+                _mm_loadu_si128(block.as_ptr().add(16 * q).cast())
+            });
+            // SAFETY: SSSE3 was detected above.
+            let (simple, control) = unsafe { (vector::simple_escapes(&v), vector::control(&v)) };
+            for (i, &b) in block.iter().enumerate() {
+                assert_eq!(
+                    simple >> i & 1 == 1,
+                    UNESCAPED[b as usize] != 0,
+                    "byte {b:#04x}"
+                );
+                assert_eq!(control >> i & 1 == 1, b < 0x20, "byte {b:#04x}");
+            }
         }
     }
 
