@@ -217,20 +217,30 @@ impl Builder {
         let sid = text(arena, Key::Sid);
 
         // The metadata value is decoded once, straight into the arena as its
-        // own cell, and scanned there; the meta columns that need no decoding
-        // then point into it instead of being copied again.
-        let (metadata, has_meta, base) = match env.get(Key::Metadata) {
-            Some(tok @ (Token::Str(_) | Token::Raw { .. })) => {
-                let base = arena.len();
-                decode_token(arena, line, tok);
-                let cell = Cell::Text {
-                    start: base,
-                    len: arena.len() - base,
-                };
-                (cell, self.meta.scan(&arena[base..]), base)
-            }
-            _ => (Cell::Null, false, 0),
-        };
+        // own cell (a string during the envelope scan), and scanned there;
+        // the meta columns that need no decoding then point into it instead
+        // of being copied again.
+        let (metadata, has_meta, base) =
+            match (env.text[Key::Metadata as usize], env.get(Key::Metadata)) {
+                (Some((start, end)), _) => {
+                    let cell = Cell::Text {
+                        start,
+                        len: end - start,
+                    };
+                    (cell, self.meta.scan(&arena[start..end]), start)
+                }
+                // An object or array: its raw text.
+                (None, Some(tok @ Token::Raw { .. })) => {
+                    let base = arena.len();
+                    decode_token(arena, line, tok);
+                    let cell = Cell::Text {
+                        start: base,
+                        len: arena.len() - base,
+                    };
+                    (cell, self.meta.scan(&arena[base..]), base)
+                }
+                _ => (Cell::Null, false, 0),
+            };
         let mut meta = [Cell::Null; MetaKey::COUNT];
         for (i, cell) in meta.iter_mut().enumerate() {
             let inner = if has_meta { self.meta.found[i] } else { None };
@@ -243,7 +253,7 @@ impl Builder {
             };
         }
         let extra = extra_cell(arena, line, env);
-        let line_cell = match env.line_text {
+        let line_cell = match env.text[Key::Line as usize] {
             Some((start, end)) => Cell::Text {
                 start,
                 len: end - start,

@@ -91,9 +91,9 @@ pub struct Member {
 #[derive(Debug, Default)]
 pub struct Envelope {
     pub known: [Option<Token>; Key::COUNT],
-    /// Where the decoded `line` string lies in the `text` given to
-    /// [`Envelope::scan`]; `None` when `line` is absent or not a string.
-    pub line_text: Option<(usize, usize)>,
+    /// Per key, where its decoded string value lies in the `text` given to
+    /// [`Envelope::scan`]: for `line` and `metadata` when they are strings.
+    pub text: [Option<(usize, usize)>; Key::COUNT],
     /// Top-level `ver`/`pid`/`cwd`/`turn_id`: fallbacks for the meta columns.
     pub top_meta: [Option<Token>; MetaKey::COUNT],
     pub extra: Vec<Member>,
@@ -108,14 +108,14 @@ impl Envelope {
         self.known[key as usize]
     }
 
-    /// Scans `line`, which must already be valid UTF-8, as an envelope. A
-    /// string `line` value is decoded onto the end of `text` in the same pass
-    /// (it is most of the bytes of an SSE log, and reading it twice was a
-    /// third of the scan): [`Envelope::line_text`] says where. On an error,
-    /// `text` may hold bytes past its old length.
+    /// Scans `line`, which must already be valid UTF-8, as an envelope. The
+    /// string values of `line` and `metadata` are decoded onto the end of
+    /// `text` in the same pass (`line` is most of the bytes of an SSE log,
+    /// and reading it twice was a third of the scan): [`Envelope::text`]
+    /// says where. On an error, `text` may hold bytes past its old length.
     pub fn scan(&mut self, line: &[u8], text: &mut Vec<u8>) -> Result<(), SyntaxError> {
         self.known = [None; Key::COUNT];
-        self.line_text = None;
+        self.text = [None; Key::COUNT];
         self.top_meta = [None; MetaKey::COUNT];
         self.extra.clear();
         if self.extra.capacity() > RESTING_KEYS {
@@ -126,7 +126,7 @@ impl Envelope {
         self.index.reset();
         let Envelope {
             known,
-            line_text,
+            text: decoded_at,
             top_meta,
             extra,
             key_scratch,
@@ -143,10 +143,8 @@ impl Envelope {
             |name, key, value, raw, decoded| {
                 if let Some(k) = Key::from_name(name) {
                     known[k as usize] = Some(value);
-                    if k == Key::Line {
-                        // The last of repeated keys wins, as for the others.
-                        *line_text = decoded;
-                    }
+                    // The last of repeated keys wins, decoded or not.
+                    decoded_at[k as usize] = decoded;
                     return;
                 }
                 if let Some(m) = MetaKey::from_name(name) {
@@ -215,8 +213,11 @@ impl MetaScanner {
     }
 }
 
-/// The key whose string value is decoded while it is scanned.
-const DECODED_KEY: &[u8] = b"line";
+/// Whether a key's string value is decoded while it is scanned: the two
+/// long escaped ones (the rest are short and mostly hold no escape).
+fn decoded_in_scan(name: &[u8]) -> bool {
+    matches!(name, b"line" | b"metadata")
+}
 
 /// Up to this many `extra` keys, a new key is compared with each earlier one.
 const LINEAR_KEYS: usize = 32;
@@ -305,7 +306,7 @@ fn same_key(
 /// Walks the members of the object whose `{` is at `open`, calling
 /// `member(decoded_name, raw_key_span, value, raw_value_span, decoded)` for
 /// each in order; returns the position just past the closing `}`. A string
-/// value of [`DECODED_KEY`] is decoded into `decode`, when given, in the same
+/// value of a key [`decoded_in_scan`] is decoded into `decode`, when given, in the same
 /// pass that checks it (`decoded`: where it went).
 fn walk_object(
     buf: &[u8],
@@ -340,7 +341,7 @@ fn walk_object(
             &buf[key.start..key.end]
         };
         let (value, end, decoded) = match decode.as_deref_mut() {
-            Some(out) if name == DECODED_KEY && buf.get(i) == Some(&b'"') => {
+            Some(out) if buf.get(i) == Some(&b'"') && decoded_in_scan(name) => {
                 let from = out.len();
                 let s = scan_string_into(buf, i, out)?;
                 (Token::Str(s), s.end + 1, Some((from, out.len())))
@@ -425,7 +426,7 @@ mod tests {
         // Decoded in the scan, after what the buffer held.
         let mut decoded = b"kept".to_vec();
         env.scan(line, &mut decoded).unwrap();
-        let (start, end) = env.line_text.unwrap();
+        let (start, end) = env.text[Key::Line as usize].unwrap();
         assert_eq!(&decoded[..start], b"kept");
         assert_eq!(&decoded[start..end], br#"data: {"event":"x","sid":"fake"}"#);
         assert_eq!(
@@ -434,6 +435,32 @@ mod tests {
         );
         let keys: Vec<&[u8]> = env.extra.iter().map(|m| &line[m.key.0..m.key.1]).collect();
         assert_eq!(keys, [&b"pid"[..], b"x"]);
+    }
+
+    #[test]
+    fn line_and_metadata_strings_are_decoded_in_the_scan() {
+        let mut arena = Vec::new();
+        let mut env = Envelope::default();
+        let line = br#"{"metadata":"{\"pid\":1}","line":"a\nb","sid":"s"}"#;
+        env.scan(line, &mut arena).unwrap();
+        let decoded = |env: &Envelope, arena: &[u8], k: Key| {
+            env.text[k as usize].map(|(a, b)| String::from_utf8(arena[a..b].to_vec()).unwrap())
+        };
+        assert_eq!(
+            decoded(&env, &arena, Key::Metadata).as_deref(),
+            Some(r#"{"pid":1}"#)
+        );
+        assert_eq!(decoded(&env, &arena, Key::Line).as_deref(), Some("a\nb"));
+        assert_eq!(env.text[Key::Sid as usize], None);
+        // A later value that is not a string takes the key back from the text.
+        let line = br#"{"metadata":"x","line":"y","metadata":{"pid":2},"line":null}"#;
+        env.scan(line, &mut arena).unwrap();
+        assert_eq!(env.text[Key::Metadata as usize], None);
+        assert_eq!(env.text[Key::Line as usize], None);
+        assert_eq!(
+            text(line, env.get(Key::Metadata)).as_deref(),
+            Some(r#"{"pid":2}"#)
+        );
     }
 
     #[test]
