@@ -48,6 +48,14 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// The text at `arena[start..end]`.
+    fn text_at((start, end): (usize, usize)) -> Cell {
+        Cell::Text {
+            start,
+            len: end - start,
+        }
+    }
+
     /// Bytes the value takes in a row record (an integer at most 8).
     fn size(self) -> usize {
         match self {
@@ -222,13 +230,11 @@ impl Builder {
         // of being copied again.
         let (metadata, has_meta, base) =
             match (env.text[Key::Metadata as usize], env.get(Key::Metadata)) {
-                (Some((start, end)), _) => {
-                    let cell = Cell::Text {
-                        start,
-                        len: end - start,
-                    };
-                    (cell, self.meta.scan(&arena[start..end]), start)
-                }
+                (Some((start, end)), _) => (
+                    Cell::text_at((start, end)),
+                    self.meta.scan(&arena[start..end]),
+                    start,
+                ),
                 // An object or array: its raw text.
                 (None, Some(tok @ Token::Raw { .. })) => {
                     let base = arena.len();
@@ -254,10 +260,7 @@ impl Builder {
         }
         let extra = extra_cell(arena, line, env);
         let line_cell = match env.text[Key::Line as usize] {
-            Some((start, end)) => Cell::Text {
-                start,
-                len: end - start,
-            },
+            Some(span) => Cell::text_at(span),
             None => text(arena, Key::Line),
         };
         [

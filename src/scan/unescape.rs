@@ -498,9 +498,8 @@ mod vector {
 
 #[cfg(test)]
 mod tests {
-    use proptest::strategy::Strategy as _;
-
     use super::*;
+    use crate::scan::json::tests::string_byte;
 
     /// The JSON text of `chars`, each written as itself, a short escape or a
     /// `\u` escape (a surrogate pair past the BMP) as `how` says.
@@ -609,24 +608,13 @@ mod tests {
         }
     }
 
-    /// Bytes that matter to the string scan, and many plain ones, so that
-    /// strings run over several 64-byte blocks.
-    fn string_byte() -> impl proptest::strategy::Strategy<Value = u8> {
-        proptest::prop_oneof![
-            24 => proptest::char::range('a', 'z').prop_map(|c| c as u8),
-            6 => proptest::sample::select(br#"\\\"nt/bfr"#.to_vec()),
-            1 => proptest::sample::select(b"u0dD8\x01\xc3".to_vec()),
-            1 => proptest::prelude::any::<u8>(),
-        ]
-    }
-
     proptest::proptest! {
         /// Scanning and decoding in one pass answers exactly as the scan
         /// followed by the decoding: same span or same error at the same
         /// byte, same bytes appended, nothing appended on an error.
         #[test]
         fn one_pass_agrees_with_scan_then_decode(
-            body in proptest::collection::vec(string_byte(), 0..400),
+            body in proptest::collection::vec(string_byte(24), 0..400),
             cut in proptest::prelude::any::<proptest::sample::Index>(),
         ) {
             let mut buf = vec![b'"'];
