@@ -7,6 +7,8 @@
 
 use memchr::memchr2;
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::scan::lanes;
 use crate::scan::unescape::UNESCAPED;
 
 /// What was wrong with a line, and at which byte (0-based, within the line).
@@ -185,16 +187,24 @@ fn block_string(buf: &[u8], start: usize) -> Block {
 /// else with word arithmetic.
 #[inline(always)]
 fn classify(block: &[u8; 64]) -> Masks {
-    #[cfg(target_arch = "x86_64")]
-    return vector::classify(block);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // SAFETY: `block` is 64 bytes.
+        let v = unsafe { lanes::Block::load(block.as_ptr()) };
+        Masks {
+            quote: v.eq(b'"'),
+            backslash: v.eq(b'\\'),
+            control: v.control(),
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     return swar_classify(block);
 }
 
 /// The portable [`classify`], eight bytes at a time. Unlike [`eq_flags`],
 /// every flag here is exact: the adds work on seven-bit values and cannot
 /// carry into the next byte.
-#[cfg(any(test, not(target_arch = "x86_64")))]
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 #[inline(always)]
 fn swar_classify(block: &[u8; 64]) -> Masks {
     const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
@@ -310,116 +320,52 @@ fn swar_find_byte(s: &[u8], needle: u8) -> Option<usize> {
     swar_find(s, |x| eq_flags(x, needle), |c| c == needle)
 }
 
-/// Sixteen bytes at a time with the vector unit every CPU of the target has
-/// (SSE2 on x86-64), so no run-time detection is needed. Elsewhere (aarch64
-/// included) the word-at-a-time path runs: a NEON version was written but
-/// could not be run under test here, and an untested scanner path is a
-/// silent-corruption risk, so it waits for a machine that can run it.
-/// AVX2 is not used: string content stops every dozen bytes or so in SSE
-/// logs (an escaped quote), so a wider load would mostly be thrown away.
-/// Each function answers exactly as its SWAR counterpart (tested below).
-#[cfg(target_arch = "x86_64")]
-mod vector {
-    use std::arch::x86_64::*;
-
-    /// Bit `i` set where byte `i` of the 16 at `p` is a stop byte; see
-    /// [`first`].
-    #[inline(always)]
-    unsafe fn special_mask(p: *const u8) -> u64 {
-        // SAFETY: the caller guarantees 16 readable bytes at `p`; SSE2 is
-        // part of the x86-64 baseline; the load is unaligned.
-        unsafe {
-            let v = _mm_loadu_si128(p.cast());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
-            let m = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-            _mm_movemask_epi8(m) as u32 as u64
+/// Position of the first byte of `s` that `mask16` marks, sixteen bytes at
+/// a time with the vector unit every CPU of the target has (SSE2 on x86-64,
+/// NEON on aarch64), so no run-time detection is needed; the SWAR `tail`
+/// finishes. AVX2 is not used: string content stops every dozen bytes or so
+/// in SSE logs (an escaped quote), so a wider load would mostly be thrown
+/// away.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn vector_find(
+    s: &[u8],
+    mask16: impl Fn(*const u8) -> u64,
+    tail: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    let mut i = 0;
+    while i + 16 <= s.len() {
+        let m = mask16(s[i..].as_ptr());
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / lanes::BITS_PER_BYTE) as usize);
         }
+        i += 16;
     }
-
-    #[inline(always)]
-    unsafe fn byte_mask(p: *const u8, needle: u8) -> u64 {
-        // SAFETY: as in `special_mask`.
-        unsafe {
-            let v = _mm_loadu_si128(p.cast());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(needle as i8))) as u32 as u64
-        }
-    }
-
-    #[inline(always)]
-    fn first(mask: u64) -> usize {
-        mask.trailing_zeros() as usize
-    }
-
-    #[inline(always)]
-    pub fn classify(block: &[u8; 64]) -> super::Masks {
-        let mut m = super::Masks {
-            quote: 0,
-            backslash: 0,
-            control: 0,
-        };
-        for k in 0..4 {
-            // SAFETY: 16 bytes at `16 * k` lie within the 64 of `block`;
-            // SSE2 is part of the x86-64 baseline; the load is unaligned.
-            unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
-                let bits = |c: __m128i| _mm_movemask_epi8(c) as u32 as u64;
-                m.quote |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) << (16 * k);
-                m.backslash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))) << (16 * k);
-                m.control |=
-                    bits(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v)) << (16 * k);
-            }
-        }
-        m
-    }
-
-    #[inline(always)]
-    pub fn find_special(s: &[u8]) -> Option<usize> {
-        let mut i = 0;
-        while i + 16 <= s.len() {
-            // SAFETY: `i + 16 <= s.len()`.
-            let m = unsafe { special_mask(s.as_ptr().add(i)) };
-            if m != 0 {
-                return Some(i + first(m));
-            }
-            i += 16;
-        }
-        super::swar_find_special(&s[i..]).map(|k| i + k)
-    }
-
-    #[inline(always)]
-    pub fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-        let mut i = 0;
-        while i + 16 <= s.len() {
-            // SAFETY: `i + 16 <= s.len()`.
-            let m = unsafe { byte_mask(s.as_ptr().add(i), needle) };
-            if m != 0 {
-                return Some(i + first(m));
-            }
-            i += 16;
-        }
-        super::swar_find_byte(&s[i..], needle).map(|k| i + k)
-    }
+    tail(&s[i..]).map(|k| i + k)
 }
 
 /// Position of the first `"`, `\` or control character: where plain string
 /// content stops.
 #[inline]
 fn find_special(s: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    return vector::find_special(s);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: `vector_find` passes pointers with 16 bytes left in `s`.
+    return vector_find(s, |p| unsafe { lanes::stops16(p) }, swar_find_special);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     return swar_find_special(s);
 }
 
 /// Position of the first `needle`.
 #[inline]
 pub(super) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    return vector::find_byte(s, needle);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: `vector_find` passes pointers with 16 bytes left in `s`.
+    return vector_find(
+        s,
+        |p| unsafe { lanes::eq16(p, needle) },
+        |t| swar_find_byte(t, needle),
+    );
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     return swar_find_byte(s, needle);
 }
 

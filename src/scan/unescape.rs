@@ -3,8 +3,8 @@
 //! SSE payloads are JSON escaped inside a JSON string: a backslash every dozen
 //! bytes, so what decoding costs is per escape. Two paths give the same bytes
 //! (tested against each other): a portable one that stops at each escape, and
-//! on x86-64 CPUs with SSSE3 (detected at run time) one that decodes 64 bytes
-//! at a time without a branch per escape.
+//! on x86-64 CPUs with SSSE3 (detected at run time) and on aarch64 one that
+//! decodes 64 bytes at a time without a branch per escape.
 
 use crate::scan::json::{Result, StrSpan, find_byte, hex4, scan_string};
 
@@ -13,15 +13,23 @@ use crate::scan::json::{Result, StrSpan, find_byte, hex4, scan_string};
 ///
 /// [`scan_string`]: crate::scan::json::scan_string
 pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
-    #[cfg(target_arch = "x86_64")]
-    if body.len() >= vector::BLOCK
-        && std::is_x86_feature_detected!("ssse3")
-        && std::is_x86_feature_detected!("popcnt")
-    {
-        // SAFETY: the CPU has both features the function is compiled for.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if body.len() >= vector::BLOCK && vector_available() {
+        // SAFETY: checked just above.
         return unsafe { vector::unescape_into(body, out) };
     }
     portable_unescape_into(body, out)
+}
+
+/// Whether this CPU runs the [`vector`] path: x86-64 CPUs with SSSE3 and
+/// POPCNT (std caches the answer), every aarch64 CPU.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn vector_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt");
+    #[cfg(target_arch = "aarch64")]
+    return true;
 }
 
 /// Scans the string whose opening quote is at `buf[open]` as
@@ -31,9 +39,9 @@ pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
 ///
 /// [`scan_string`]: crate::scan::json::scan_string
 pub fn scan_string_into(buf: &[u8], open: usize, out: &mut Vec<u8>) -> Result<StrSpan> {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the CPU has both features the function is compiled for.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if vector_available() {
+        // SAFETY: checked just above.
         return unsafe { vector::scan_string_into(buf, open, out) };
     }
     portable_scan_string_into(buf, open, out)
@@ -203,48 +211,29 @@ impl std::ops::Deref for Decoded {
     }
 }
 
-/// Decoding 64 bytes at a time with SSSE3's byte shuffle, after simdjson's
-/// string handling: one classification finds the backslashes, the escaped
-/// bytes come from the same branch-free `find_escaped` as the scan, the
-/// escape letters are translated by a table lookup in the vector unit, and
-/// the backslashes that start an escape are squeezed out eight bytes at a
-/// time by a shuffle whose pattern a table gives for each 8-bit keep mask.
-/// Per block there is one branch for "no backslash at all" and one for a
-/// `\u` escape (rare at the outer level of these logs; that block is decoded
-/// by the portable path). x86-64's baseline is SSE2 only, so this is chosen
-/// at run time; elsewhere the portable path runs.
-#[cfg(target_arch = "x86_64")]
+/// Decoding 64 bytes at a time with the vector unit's byte shuffle, after
+/// simdjson's string handling: one classification finds the backslashes, the
+/// escaped bytes come from the same branch-free `find_escaped` as the scan,
+/// the escape letters are translated by a table lookup in the vector unit,
+/// and the backslashes that start an escape are squeezed out eight bytes at
+/// a time by a shuffle whose pattern a table gives for each 8-bit keep mask
+/// (`lanes::Block::store_decoded`). Per block there is one branch for "no
+/// backslash at all" and one for a `\u` escape (rare at the outer level of
+/// these logs; that block is decoded by the portable path). On x86-64 the
+/// shuffle needs SSSE3, detected at run time ([`vector_available`]); NEON is
+/// aarch64's baseline.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod vector {
-    use std::arch::x86_64::*;
-
     use crate::scan::json::find_escaped;
+    use crate::scan::lanes::Block;
 
     /// Bytes decoded per step.
     pub const BLOCK: usize = 64;
 
-    /// For each 8-bit keep mask, the positions of its set bits in order:
-    /// a shuffle pattern that packs the kept bytes of eight to the front.
-    static PACK: [[u8; 8]; 256] = {
-        let mut t = [[0u8; 8]; 256];
-        let mut m = 0;
-        while m < 256 {
-            let (mut bit, mut n) = (0, 0);
-            while bit < 8 {
-                if m & (1 << bit) != 0 {
-                    t[m][n] = bit as u8;
-                    n += 1;
-                }
-                bit += 1;
-            }
-            m += 1;
-        }
-        t
-    };
-
     /// # Safety
     ///
-    /// The CPU has SSSE3 and POPCNT; `body` is a body `scan_string` accepted.
-    #[target_feature(enable = "ssse3,popcnt")]
+    /// [`super::vector_available`]; `body` is a body `scan_string` accepted.
+    #[cfg_attr(target_arch = "x86_64", target_feature(enable = "ssse3,popcnt"))]
     pub unsafe fn unescape_into(body: &[u8], out: &mut Vec<u8>) {
         let start = super::reserve(body, out);
         let base = out.as_mut_ptr();
@@ -254,23 +243,19 @@ mod vector {
         let mut carry = 0u64;
         while i + BLOCK <= body.len() {
             // SAFETY: `body[i..i + 64]` is in bounds.
-            let v: [__m128i; 4] = std::array::from_fn(|k| unsafe {
-                _mm_loadu_si128(body.as_ptr().add(i + 16 * k).cast())
-            });
-            let backslash = mask(&v, b'\\');
+            let v = unsafe { Block::load(body.as_ptr().add(i)) };
+            let backslash = v.eq(b'\\');
             if backslash | carry == 0 {
-                for (k, x) in v.iter().enumerate() {
-                    // SAFETY: `o <= start + i` (output never runs ahead of
-                    // input), so these 64 bytes lie within the room reserved.
-                    unsafe { _mm_storeu_si128(base.add(o + 16 * k).cast(), *x) };
-                }
+                // SAFETY: `o <= start + i` (output never runs ahead of
+                // input), so these 64 bytes lie within the room reserved.
+                unsafe { v.store(base.add(o)) };
                 i += BLOCK;
                 o += BLOCK;
                 continue;
             }
             let entry = i - carry as usize;
             let escaped = find_escaped(backslash, &mut carry);
-            if mask(&v, b'u') & escaped != 0 {
+            if v.eq(b'u') & escaped != 0 {
                 // A `\u` escape: this block by the portable path, from a
                 // byte that is not escaped to the first past the block.
                 // SAFETY: `o <= start + entry`, and the room is as above.
@@ -278,24 +263,8 @@ mod vector {
                 carry = 0;
                 continue;
             }
-            let dropped = backslash & !escaped;
-            for (k, x) in v.iter().enumerate() {
-                let esc = (escaped >> (16 * k)) as u16;
-                let x = if esc == 0 { *x } else { translate(*x, esc) };
-                let keep = !(dropped >> (16 * k)) as u16;
-                // SAFETY: the input chunk is body bytes `i + 16k..+16` and
-                // `o <= start + i + 16k`, so each store of at most 16 bytes
-                // at `o` stays within the room reserved.
-                unsafe {
-                    if keep == u16::MAX {
-                        _mm_storeu_si128(base.add(o).cast(), x);
-                        o += 16;
-                    } else {
-                        o += pack8(x, keep as u8, 0, base.add(o));
-                        o += pack8(x, (keep >> 8) as u8, 8, base.add(o));
-                    }
-                }
-            }
+            // SAFETY: as for the plain store above.
+            o += unsafe { v.store_decoded(escaped, !(backslash & !escaped), base.add(o)) };
             i += BLOCK;
         }
         // The portable path goes on from the escaping backslash, if any.
@@ -305,17 +274,17 @@ mod vector {
         super::finish(body, i, o, out);
     }
 
-    /// [`super::scan_string_into`] on a CPU with SSSE3 and POPCNT. Blocks
-    /// of 64 bytes are checked (closing quote, control characters, escapes)
-    /// and decoded together; from the first block holding anything but
-    /// plain text and simple escapes, or fewer than 64 bytes from the end of
-    /// `buf`, the portable scan and decoding go on from a byte that is not
-    /// escaped, so errors and their positions come from one place.
+    /// [`super::scan_string_into`] with the vector unit. Blocks of 64 bytes
+    /// are checked (closing quote, control characters, escapes) and decoded
+    /// together; from the first block holding anything but plain text and
+    /// simple escapes, or fewer than 64 bytes from the end of `buf`, the
+    /// portable scan and decoding go on from a byte that is not escaped, so
+    /// errors and their positions come from one place.
     ///
     /// # Safety
     ///
-    /// The CPU has SSSE3 and POPCNT.
-    #[target_feature(enable = "ssse3,popcnt")]
+    /// [`super::vector_available`].
+    #[cfg_attr(target_arch = "x86_64", target_feature(enable = "ssse3,popcnt"))]
     pub unsafe fn scan_string_into(
         buf: &[u8],
         open: usize,
@@ -335,38 +304,26 @@ mod vector {
                 break p - carry as usize;
             }
             // SAFETY: `buf[p..p + 64]` is in bounds.
-            let v: [__m128i; 4] = std::array::from_fn(|k| unsafe {
-                _mm_loadu_si128(buf.as_ptr().add(p + 16 * k).cast())
-            });
-            let backslash = mask(&v, b'\\');
+            let v = unsafe { Block::load(buf.as_ptr().add(p)) };
+            let backslash = v.eq(b'\\');
             let entry = p - carry as usize;
             let escaped = find_escaped(backslash, &mut carry);
-            let quote = mask(&v, b'"') & !escaped;
+            let quote = v.eq(b'"') & !escaped;
             // The bytes of the body in this block: those before the quote.
             let body = if quote == 0 {
                 u64::MAX
             } else {
                 (quote & quote.wrapping_neg()) - 1
             };
-            if (control(&v) | (escaped & !simple_escapes(&v))) & body != 0 {
+            if (v.control() | (escaped & !v.simple_escapes())) & body != 0 {
                 // Rare: `\u`, a control character or an invalid escape.
                 break entry;
             }
             any_escape |= backslash & body;
             let keep = !(backslash & !escaped);
-            let mut o_next = o;
-            for (k, x) in v.iter().enumerate() {
-                let esc = (escaped >> (16 * k)) as u16;
-                let x = if esc == 0 { *x } else { translate(*x, esc) };
-                let keep = (keep >> (16 * k)) as u16;
-                // SAFETY: the chunk is bytes `p + 16k..+16` of `buf` and
-                // `o_next <= before + (p + 16k - start)`, so a store of at
-                // most 16 bytes at `o_next` stays within the room reserved.
-                unsafe {
-                    o_next += pack8(x, keep as u8, 0, base.add(o_next));
-                    o_next += pack8(x, (keep >> 8) as u8, 8, base.add(o_next));
-                }
-            }
+            // SAFETY: `o <= before + (p - start)`, and the room reserved
+            // reaches 64 bytes past `before + (buf.len() - start)`.
+            let stored = unsafe { v.store_decoded(escaped, keep, base.add(o)) };
             if quote != 0 {
                 // What follows the quote was stored too, past the end.
                 o += (keep & body).count_ones() as usize;
@@ -378,7 +335,7 @@ mod vector {
                     escaped: any_escape != 0,
                 });
             }
-            o = o_next;
+            o += stored;
             p += BLOCK;
         };
         // SAFETY: every byte below `o` was written, from valid bytes.
@@ -393,106 +350,6 @@ mod vector {
                 Err(e)
             }
         }
-    }
-
-    /// The bit mask of the bytes of a 64-byte block below 0x20.
-    #[inline(always)]
-    pub(super) fn control(v: &[__m128i; 4]) -> u64 {
-        let mut m = 0;
-        for (k, x) in v.iter().enumerate() {
-            // SAFETY: SSE2 is part of the x86-64 baseline. Unsigned
-            // `x <= 0x1F` exactly when `min(x, 0x1F) == x`.
-            let bits = unsafe {
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(*x, _mm_set1_epi8(0x1F)), *x))
-            };
-            m |= (bits as u32 as u64) << (16 * k);
-        }
-        m
-    }
-
-    /// The bit mask of the bytes of a 64-byte block that may follow a
-    /// backslash as a simple escape: `" \ / b f n r t`. Two table lookups,
-    /// by low and by high nibble, give classes whose AND is not zero for
-    /// exactly those eight bytes (after simdjson's character classes).
-    #[target_feature(enable = "ssse3")]
-    #[inline]
-    pub(super) fn simple_escapes(v: &[__m128i; 4]) -> u64 {
-        // Classes: 1 = `"` `/` (0x2_), 2 = `\` (0x5_), 4 = b f n (0x6_),
-        // 8 = r t (0x7_).
-        let by_low = _mm_setr_epi8(0, 0, 1 | 4 | 8, 0, 8, 0, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1);
-        let by_high = _mm_setr_epi8(0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0);
-        let nibble = _mm_set1_epi8(0x0F);
-        let mut m = 0;
-        for (k, x) in v.iter().enumerate() {
-            let low = _mm_shuffle_epi8(by_low, _mm_and_si128(*x, nibble));
-            let high = _mm_shuffle_epi8(by_high, _mm_and_si128(_mm_srli_epi16(*x, 4), nibble));
-            let none = _mm_cmpeq_epi8(_mm_and_si128(low, high), _mm_setzero_si128());
-            m |= ((!(_mm_movemask_epi8(none) as u32) & 0xFFFF) as u64) << (16 * k);
-        }
-        m
-    }
-
-    /// The bit mask of the bytes of a 64-byte block equal to `b`.
-    #[inline(always)]
-    fn mask(v: &[__m128i; 4], b: u8) -> u64 {
-        let mut m = 0;
-        for (k, x) in v.iter().enumerate() {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            let bits = unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(*x, _mm_set1_epi8(b as i8))) };
-            m |= (bits as u32 as u64) << (16 * k);
-        }
-        m
-    }
-
-    /// `x` with the escaped bytes (bit set in `esc`) decoded: the letters
-    /// `b f n r t` become their control characters; `" \ /` stand for
-    /// themselves. Every escaped byte is one of those eight (validated, and
-    /// `\u` excluded by the caller).
-    #[target_feature(enable = "ssse3")]
-    #[inline]
-    fn translate(x: __m128i, esc: u16) -> __m128i {
-        // The five letters have distinct bits 1..4: `(byte >> 1) & 15` is
-        // 1, 3, 7, 9 and 10 for b, f, n, r and t.
-        let letters = _mm_setr_epi8(
-            0, 0x08, 0, 0x0C, 0, 0, 0, 0x0A, 0, 0x0D, 0x09, 0, 0, 0, 0, 0,
-        );
-        let index = _mm_and_si128(_mm_srli_epi16(x, 1), _mm_set1_epi8(0x0F));
-        let decoded = _mm_shuffle_epi8(letters, index);
-        // Signed: 0x60..=0x7F are letters; `" \ /` and anything at or
-        // above 0x80 are not.
-        let is_letter = _mm_cmpgt_epi8(x, _mm_set1_epi8(0x5F));
-        let take = _mm_and_si128(expand(esc), is_letter);
-        _mm_or_si128(_mm_andnot_si128(take, x), _mm_and_si128(take, decoded))
-    }
-
-    /// Bit `i` of `bits` as an all-ones or all-zeros byte `i`.
-    #[target_feature(enable = "ssse3")]
-    #[inline]
-    fn expand(bits: u16) -> __m128i {
-        let spread = _mm_shuffle_epi8(
-            _mm_cvtsi32_si128(bits as i32),
-            _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
-        );
-        let select = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-        _mm_cmpeq_epi8(_mm_and_si128(spread, select), select)
-    }
-
-    /// Writes the bytes of `x[from..from + 8]` whose bit is set in `keep`,
-    /// in order, at `dst` (eight bytes are stored); returns how many.
-    ///
-    /// # Safety
-    ///
-    /// Eight bytes at `dst` are writable.
-    #[target_feature(enable = "ssse3,popcnt")]
-    #[inline]
-    unsafe fn pack8(x: __m128i, keep: u8, from: i8, dst: *mut u8) -> usize {
-        // SAFETY: `PACK` entries are 8 bytes; the caller vouches for `dst`.
-        unsafe {
-            let pattern = _mm_loadl_epi64(PACK[keep as usize].as_ptr().cast());
-            let pattern = _mm_add_epi8(pattern, _mm_set1_epi8(from));
-            _mm_storel_epi64(dst.cast(), _mm_shuffle_epi8(x, pattern));
-        }
-        keep.count_ones() as usize
     }
 }
 
@@ -632,42 +489,11 @@ mod tests {
         }
     }
 
-    /// The classes the one-pass scan decides by, against the tables of the
-    /// bytewise scan, for every byte value. A class too narrow would only
-    /// send more blocks to the portable path (same output, so no other test
-    /// would see it); one too wide would let a bad line through.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn vector_classes_match_the_bytewise_rules() {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128};
-        if !std::is_x86_feature_detected!("ssse3") {
-            return;
-        }
-        let bytes: Vec<u8> = (0..=255).collect();
-        for block in bytes.chunks_exact(64) {
-            // SAFETY: 16 bytes at each of the four offsets lie within the
-            // 64 of `block`; SSSE3 was detected above.
-            let v: [__m128i; 4] = std::array::from_fn(|q| unsafe {
-                _mm_loadu_si128(block.as_ptr().add(16 * q).cast())
-            });
-            // SAFETY: SSSE3 was detected above.
-            let (simple, control) = unsafe { (vector::simple_escapes(&v), vector::control(&v)) };
-            for (i, &b) in block.iter().enumerate() {
-                assert_eq!(
-                    simple >> i & 1 == 1,
-                    UNESCAPED[b as usize] != 0,
-                    "byte {b:#04x}"
-                );
-                assert_eq!(control >> i & 1 == 1, b < 0x20, "byte {b:#04x}");
-            }
-        }
-    }
-
     /// The vector path must be what runs on the machine the tests run on,
     /// or the tests above would only cover the portable one.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     #[test]
     fn the_vector_path_is_taken_here() {
-        assert!(std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt"));
+        assert!(vector_available());
     }
 }
