@@ -75,23 +75,33 @@ impl Block {
 
     /// Decodes the block to `dst`: the escaped bytes (bits of `escaped`;
     /// each one of `" \ / b f n r t`) are translated, then the bytes whose
-    /// bit is set in `keep` are written in order. Returns how many. Bytes
+    /// bit is set in `keep` are written in order. `"` and `\` stand for
+    /// themselves, so callers may leave them out of `escaped` (a chunk
+    /// with no other escaped byte is then not translated at all). Returns how many. Bytes
     /// past those may be written too, up to 16 past the last kept one.
+    ///
+    /// Inlined into its callers, whose target features it runs under, so
+    /// it names none itself.
     ///
     /// # Safety
     ///
     /// 64 bytes are writable at `dst`; on x86-64 the CPU has SSSE3 and
     /// POPCNT.
-    #[cfg_attr(target_arch = "x86_64", target_feature(enable = "ssse3,popcnt"))]
-    #[inline]
+    #[inline(always)]
     pub unsafe fn store_decoded(&self, escaped: u64, keep: u64, dst: *mut u8) -> usize {
         let mut o = 0;
         for (k, x) in self.0.iter().enumerate() {
             let esc = (escaped >> (16 * k)) as u16;
-            let x = if esc == 0 { *x } else { translate(*x, esc) };
+            let x = if esc == 0 {
+                *x
+            } else {
+                // SAFETY: the caller vouches for the CPU's features.
+                unsafe { translate(*x, esc) }
+            };
             let keep = (keep >> (16 * k)) as u16;
             // SAFETY: `o <= 16k`, so each store of at most 16 bytes at
-            // `dst + o` lies within the 64 the caller vouches for.
+            // `dst + o` lies within the 64 the caller vouches for; the
+            // caller vouches for the CPU's features.
             unsafe {
                 if keep == u16::MAX {
                     store16(x, dst.add(o));
@@ -394,8 +404,12 @@ mod neon {
     }
 
     /// `x` with the escaped bytes (bit set in `esc`) decoded, as on x86.
+    ///
+    /// # Safety
+    ///
+    /// None on aarch64 (`unsafe` to match the x86 function's signature).
     #[inline(always)]
-    pub(super) fn translate(x: uint8x16_t, esc: u16) -> uint8x16_t {
+    pub(super) unsafe fn translate(x: uint8x16_t, esc: u16) -> uint8x16_t {
         // SAFETY: NEON is part of the aarch64 baseline; the tables are 16
         // bytes each.
         unsafe {

@@ -263,8 +263,11 @@ mod vector {
                 carry = 0;
                 continue;
             }
+            // `"` and `\` stand for themselves: only the letters need the
+            // translation (see `scan_string_into`).
+            let letters = escaped & !(v.eq(b'"') | backslash);
             // SAFETY: as for the plain store above.
-            o += unsafe { v.store_decoded(escaped, !(backslash & !escaped), base.add(o)) };
+            o += unsafe { v.store_decoded(letters, !(backslash & !escaped), base.add(o)) };
             i += BLOCK;
         }
         // The portable path goes on from the escaping backslash, if any.
@@ -308,14 +311,24 @@ mod vector {
             let backslash = v.eq(b'\\');
             let entry = p - carry as usize;
             let escaped = find_escaped(backslash, &mut carry);
-            let quote = v.eq(b'"') & !escaped;
+            let quotes = v.eq(b'"');
+            let quote = quotes & !escaped;
+            // Escaped bytes other than `"` and `\`, which stand for
+            // themselves: at the outer level of these logs nearly every
+            // escape is one of those two, so most blocks need neither the
+            // escape check nor the translation.
+            let letters = escaped & !(quotes | backslash);
             // The bytes of the body in this block: those before the quote.
             let body = if quote == 0 {
                 u64::MAX
             } else {
                 (quote & quote.wrapping_neg()) - 1
             };
-            if (v.control() | (escaped & !v.simple_escapes())) & body != 0 {
+            let mut bad = v.control();
+            if letters != 0 {
+                bad |= letters & !v.simple_escapes();
+            }
+            if bad & body != 0 {
                 // Rare: `\u`, a control character or an invalid escape.
                 break entry;
             }
@@ -323,7 +336,7 @@ mod vector {
             let keep = !(backslash & !escaped);
             // SAFETY: `o <= before + (p - start)`, and the room reserved
             // reaches 64 bytes past `before + (buf.len() - start)`.
-            let stored = unsafe { v.store_decoded(escaped, keep, base.add(o)) };
+            let stored = unsafe { v.store_decoded(letters, keep, base.add(o)) };
             if quote != 0 {
                 // What follows the quote was stored too, past the end.
                 o += (keep & body).count_ones() as usize;
