@@ -66,7 +66,10 @@ pub fn skip_ws(buf: &[u8], mut i: usize) -> usize {
 /// a branch per escape. Whatever that path cannot vouch for (a `\u` escape,
 /// any error) is scanned again from the start byte by byte, so errors and
 /// their positions come from one place.
-#[inline]
+///
+/// Always inlined: it runs for every key and short value (about twenty
+/// per line), and the call measured 2 % of the scan-only time.
+#[inline(always)]
 pub fn scan_string(buf: &[u8], open: usize) -> Result<StrSpan> {
     // Keys and most short values hold no escape: their first stop byte is
     // the closing quote, found sixteen bytes at a time without the masks.
