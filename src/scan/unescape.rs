@@ -441,6 +441,33 @@ mod tests {
         }
     }
 
+    /// The one pass over whole blocks, deterministically: each simple
+    /// escape inside a 64-byte block decodes as serde_json does, and an
+    /// invalid one there is refused at its backslash with nothing appended.
+    /// (Blocks whose only escapes are `\"` and `\\` skip both the check and
+    /// the translation, so each letter is tested alone in its block.)
+    #[test]
+    fn one_pass_decodes_and_checks_each_escape_inside_a_block() {
+        let line = |esc: &str| format!("\"{}{esc}{}\"", "a".repeat(10), "b".repeat(100));
+        for esc in [r"\n", r"\t", r"\b", r"\f", r"\r", r"\/", r#"\""#, r"\\"] {
+            let text = line(esc);
+            let want: String = serde_json::from_str(&text).unwrap();
+            let mut out = Vec::new();
+            let span = scan_string_into(text.as_bytes(), 0, &mut out).unwrap();
+            assert_eq!(span.end, text.len() - 1, "{esc}");
+            assert_eq!(out, want.as_bytes(), "{esc}");
+        }
+        for esc in [r"\x", r"\a", r"\0", r"\N", r"\ "] {
+            let text = line(esc);
+            let mut out = b"kept".to_vec();
+            let got = scan_string_into(text.as_bytes(), 0, &mut out);
+            let want = Err(crate::scan::json::SyntaxError::new(11, "invalid escape"));
+            assert_eq!(got, want, "{esc}");
+            assert_eq!(scan_string(text.as_bytes(), 0), want, "{esc}");
+            assert_eq!(out, b"kept", "{esc}");
+        }
+    }
+
     fn chars() -> impl proptest::strategy::Strategy<Value = Vec<(char, u8)>> {
         proptest::collection::vec(
             (
