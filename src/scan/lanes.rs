@@ -75,10 +75,11 @@ impl Block {
 
     /// Decodes the block to `dst`: the escaped bytes (bits of `escaped`;
     /// each one of `" \ / b f n r t`) are translated, then the bytes whose
-    /// bit is set in `keep` are written in order. `"` and `\` stand for
-    /// themselves, so callers may leave them out of `escaped` (a chunk
-    /// with no other escaped byte is then not translated at all). Returns how many. Bytes
+    /// bit is set in `keep` are written in order; returns how many. Bytes
     /// past those may be written too, up to 16 past the last kept one.
+    /// `"` and `\` stand for themselves, so callers may leave them out of
+    /// `escaped`: a 16-byte chunk with no other escaped byte is then not
+    /// translated at all.
     ///
     /// Inlined into its callers, whose target features it runs under, so
     /// it names none itself.
