@@ -939,6 +939,46 @@ fn no_exec_live_starts_live_at_once() {
     assert_matches(&dir.db(DB), &dir.read(INPUT));
 }
 
+/// A reader that keeps a read transaction open (a database browser, Litestream) must not hold
+/// up the lines behind live mode's checkpoint at rest: that checkpoint waits for readers,
+/// and until 2026-11-30 it waited out the 10 s busy timeout, during which nothing was written.
+#[test]
+fn a_reader_holding_a_snapshot_does_not_hold_up_live_mode() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    dir.create(INPUT, "{\"event\":\"a\"}\n");
+    let mut p = Proc::follow(&dir, &["--follow", "--no-exec-live"]);
+    wait_counts(&mut p, &db, 1, 0);
+
+    let reader = dir.db(DB).open();
+    reader.execute_batch("BEGIN").expect("begin");
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM sse_lines", [], |r| r.get(0))
+        .expect("the reader's snapshot");
+    assert_eq!(seen, 1);
+
+    // A line, then quiet for longer than live mode waits before it rests (1 s): the rest's
+    // checkpoint runs while the reader holds its snapshot.
+    dir.append(INPUT, "{\"event\":\"b\"}\n");
+    wait_counts(&mut p, &db, 2, 0);
+    thread::sleep(Duration::from_millis(2500));
+
+    dir.append(INPUT, "{\"event\":\"c\"}\n");
+    let appended = std::time::Instant::now();
+    wait_counts(&mut p, &db, 3, 0);
+    let late = appended.elapsed();
+    // Normally well under a second; the old wait was 10 s. Generous for a loaded machine.
+    assert!(
+        late < Duration::from_secs(5),
+        "a line appended while a reader held a snapshot took {late:?} to be visible; stderr:\n{}",
+        p.stderr()
+    );
+
+    reader.execute_batch("COMMIT").expect("commit");
+    p.stop_with(libc::SIGTERM);
+    assert_matches(&dir.db(DB), &dir.read(INPUT));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. A huge line in live mode
 
