@@ -160,6 +160,23 @@ pub fn drop_privileges(cmd: &mut Command) {
     }
 }
 
+/// Starts `cmd` with SIGHUP, SIGINT and SIGTERM at their default actions, whatever the test
+/// run inherited: under `nohup` SIGHUP is ignored, in a background job of a script SIGINT is,
+/// and ingestor keeps a signal ignored that it was started with ignored (as the user asked),
+/// so the signal tests would fail for how the suite was started, not for what they test.
+pub fn default_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal() is async-signal-safe, as pre_exec requires; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Builder around one `ingestor` process.
 pub struct TestCommand {
     cmd: Command,
@@ -171,8 +188,9 @@ impl TestCommand {
     pub fn new(cwd: &Path) -> TestCommand {
         let mut cmd = Command::new(INGESTOR);
         cmd.current_dir(cwd);
-        // Keep runs independent of the caller's terminal and locale.
+        // Keep runs independent of the caller's terminal, locale and signal dispositions.
         cmd.env_remove("RUST_BACKTRACE").env("NO_COLOR", "1");
+        default_signals(&mut cmd);
         TestCommand {
             cmd,
             args: Vec::new(),

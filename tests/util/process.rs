@@ -26,11 +26,12 @@ impl ProcBuilder {
     /// `ingestor ARGS` in `dir`, stdin from `/dev/null`.
     pub fn new(dir: &Dir, args: &[&str]) -> ProcBuilder {
         let mut cmd = Command::new(INGESTOR);
-        // Keep runs independent of the caller's terminal and locale.
+        // Keep runs independent of the caller's terminal, locale and signal dispositions.
         cmd.current_dir(dir.root())
             .args(args)
             .env_remove("RUST_BACKTRACE")
             .env("NO_COLOR", "1");
+        super::default_signals(&mut cmd);
         ProcBuilder {
             cmd,
             what: format!("ingestor {}", args.join(" ")),
