@@ -140,11 +140,14 @@ fn scan_all<R: Source>(
     (reader, ending)
 }
 
-/// Records where a batch ends in the source, for the position commit.
+/// Records where a batch ends in the source and the source's fingerprints, for the
+/// position commit.
 pub fn seal<R>(batch: &mut Batch, reader: &LineReader<R>) {
     batch.end_offset = reader.offset();
     batch.tail.clear();
     batch.tail.extend_from_slice(reader.tail());
+    batch.head.clear();
+    batch.head.extend_from_slice(reader.first_bytes());
 }
 
 fn write_all(

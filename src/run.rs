@@ -815,6 +815,7 @@ fn positioned_reader(
     max_line: usize,
 ) -> (LineReader<Input>, SourceRef) {
     let mut reader = LineReader::new(opened.input, opened.row.offset, buffer, max_line);
+    reader.seed_first(&opened.row.head);
     reader.seed_tail(&opened.row.tail);
     reader.expect_head(&opened.row.head);
     (reader, SourceRef::from(opened.row))

@@ -783,6 +783,84 @@ fn a_file_rotated_while_stopped_is_finished_first() {
     assert_matches(&dir.db(DB), &all);
 }
 
+/// A copy-truncate leaves the followed file empty for a moment, and the follower records the
+/// cut file's new source then, before any byte of it exists. The source's fingerprint (its
+/// first bytes) must still be stored once its lines are: without it a copy of the file cannot
+/// be told from an unrelated one, so a copy-truncate while the follower is stopped lost the
+/// lines after its position (found by the kill -9 campaign, where it also duplicated them).
+#[test]
+fn a_source_begun_on_an_empty_file_is_finished_from_its_copy() {
+    let dir = Dir::new();
+    let db = dir.path(DB);
+    let all = generate(&dir, "all.jsonl", 107, 600, "0");
+    let parts = split_lines(&all, 3);
+    dir.create(INPUT, parts[0]);
+    let mut p = Proc::follow(&dir, &["--follow"]);
+    p.wait_exec();
+    wait_all(&mut p, &db, parts[0]);
+
+    std::fs::copy(dir.path(INPUT), dir.path(&format!("{INPUT}.1"))).expect("copy");
+    truncate(&dir.path(INPUT));
+    p.wait_for("the follower to take up the empty file", |p| {
+        p.stderr().contains("finished the copy").then_some(())
+    });
+    dir.append(INPUT, parts[1]);
+    let so_far = |n: usize| parts[..n].concat();
+    wait_all(&mut p, &db, &so_far(2));
+    p.stop_with(libc::SIGTERM);
+
+    // Stopped: more lines, a copy-truncate, lines in the cut file.
+    let (before, after) = parts[2].split_at(after_lines(parts[2], 100));
+    dir.append(INPUT, before);
+    std::fs::copy(dir.path(INPUT), dir.path(&format!("{INPUT}.2"))).expect("copy");
+    truncate(&dir.path(INPUT));
+    dir.append(INPUT, after);
+    let out = dir.command().args(["--input", INPUT, "--db", DB]).run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("finishing that from"), "{err}");
+    assert_matches(&dir.db(DB), &all);
+}
+
+/// A source stored without its first bytes (by a release before 2026-11-30, which kept the
+/// empty fingerprint of a file recorded just after a copy-truncate) gets them at its next run,
+/// so that a later copy-truncate while stopped is still finished from the copy.
+#[test]
+fn a_source_stored_without_its_first_bytes_gets_them_at_its_next_run() {
+    let dir = Dir::new();
+    let all = generate(&dir, "all.jsonl", 109, 300, "0");
+    let parts = split_lines(&all, 3);
+    let ingest = || {
+        let out = dir.command().args(["--input", INPUT, "--db", DB]).run();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    dir.create(INPUT, parts[0]);
+    ingest();
+    let db = dir.db(DB);
+    db.open_rw()
+        .execute("UPDATE ingest_sources SET head = x''", [])
+        .expect("forget the head");
+    dir.append(INPUT, parts[1]);
+    ingest();
+    let head: Vec<u8> = db
+        .open()
+        .query_row("SELECT head FROM ingest_sources", [], |r| r.get(0))
+        .expect("head");
+    assert_eq!(head, &all[..head.len()]);
+    assert_eq!(head.len(), 64);
+
+    let (before, after) = parts[2].split_at(after_lines(parts[2], 50));
+    dir.append(INPUT, before);
+    std::fs::copy(dir.path(INPUT), dir.path(&format!("{INPUT}.1"))).expect("copy");
+    truncate(&dir.path(INPUT));
+    dir.append(INPUT, after);
+    let err = ingest();
+    assert!(err.contains("finishing that from"), "{err}");
+    assert_matches(&db, &all);
+}
+
 /// A new file at the path that the follower may not read yet (created with a restrictive mode
 /// and opened up a moment later): said once, waited for, then read from its start. The
 /// follower runs as `nobody` when the tests run as root, so that the permission applies.

@@ -923,13 +923,26 @@ pub fn insert_source(conn: &Connection, s: &SourceRow) -> rusqlite::Result<i64> 
 }
 
 /// Moves a source's committed position; call inside the transaction that
-/// holds the rows up to `offset`.
-pub fn save_position(conn: &Connection, id: i64, offset: u64, tail: &[u8]) -> rusqlite::Result<()> {
+/// holds the rows up to `offset`. `head`, the source's first bytes as read
+/// (empty when unknown), replaces a shorter stored head it begins with: a
+/// source recorded while its file was empty or shorter than its fingerprint
+/// (just after a copy-truncate) has an empty or short head, and without one
+/// no copy of the file can be recognised after a restart.
+pub fn save_position(
+    conn: &Connection,
+    id: i64,
+    offset: u64,
+    tail: &[u8],
+    head: &[u8],
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE ingest_sources SET offset = ?2, tail = ?3, \
+         head = CASE WHEN length(?4) > length(coalesce(head, x'')) \
+                      AND substr(?4, 1, length(coalesce(head, x''))) = coalesce(head, x'') \
+                     THEN ?4 ELSE head END, \
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ?1",
     )?
-    .execute(params![id, offset as i64, tail])?;
+    .execute(params![id, offset as i64, tail, head])?;
     Ok(())
 }
 

@@ -66,6 +66,9 @@ struct Slot {
     /// Position and fingerprint after the last written batch.
     end_offset: u64,
     tail: Vec<u8>,
+    /// The source's first bytes as far as its batches have shown them (empty when it is
+    /// not read from its start), saved with each position.
+    head: Vec<u8>,
     /// What the last commit made durable, to go back to after a failure.
     committed_offset: u64,
     committed_tail: Vec<u8>,
@@ -80,6 +83,7 @@ impl Slot {
             inserted: None,
             end_offset: offset,
             tail: Vec::new(),
+            head: Vec::new(),
             committed_offset: offset,
             committed_tail: Vec::new(),
             touched: false,
@@ -190,6 +194,9 @@ impl<'c> Writer<'c> {
         self.lines_in_tx += batch.lines;
         at.end_offset = batch.end_offset;
         at.tail.clone_from(&batch.tail);
+        if batch.head.len() > at.head.len() {
+            at.head.clone_from(&batch.head);
+        }
         Ok(())
     }
 
@@ -200,7 +207,7 @@ impl<'c> Writer<'c> {
         failpoint::hit("before-position")?;
         for at in self.slots.iter().filter(|s| s.touched) {
             if let Some(SourceRef::Stored(id)) = at.source {
-                db::save_position(self.conn, id, at.end_offset, &at.tail)?;
+                db::save_position(self.conn, id, at.end_offset, &at.tail, &at.head)?;
             }
         }
         failpoint::hit("before-commit")?;
@@ -234,6 +241,7 @@ impl<'c> Writer<'c> {
         at.inserted = None;
         at.end_offset = next.offset;
         at.tail.clear();
+        at.head.clear();
         at.committed_offset = next.offset;
         at.committed_tail.clear();
         Ok(())

@@ -15,6 +15,8 @@ use std::io::{self, Read};
 
 use memchr::memchr;
 
+use super::source::HEAD_LEN;
+
 /// How much of an over-long line is kept for `bad_lines.raw`.
 pub const LONG_LINE_HEAD: usize = 1 << 20;
 
@@ -109,6 +111,8 @@ pub struct LineReader<R> {
     /// The first bytes the source is known to start with, checked as they
     /// are read (see [`LineReader::expect_head`]); empty once checked.
     head: Vec<u8>,
+    /// The source's first bytes as read (see [`LineReader::first_bytes`]).
+    first: Vec<u8>,
     long: LongLine,
     /// Whether a stop was requested; [`crate::sys::signals::stop_requested`]
     /// outside unit tests.
@@ -226,6 +230,7 @@ impl<R> LineReader<R> {
             max_line,
             bom_pending: offset == 0,
             head: Vec::new(),
+            first: Vec::new(),
             long: LongLine::default(),
             stop: crate::sys::signals::stop_requested,
         }
@@ -234,6 +239,24 @@ impl<R> LineReader<R> {
     /// The first bytes still to be checked (see [`LineReader::expect_head`]).
     pub fn expected_head(&self) -> &[u8] {
         &self.head
+    }
+
+    /// The source's first [`HEAD_LEN`] bytes, or as many as have been read, when reading
+    /// began at its offset 0 (empty otherwise): the fingerprint its row stores, which is
+    /// short when the file was shorter than that as the source was recorded (a file just
+    /// truncated by a copy-truncate is empty), and completed from these.
+    pub fn first_bytes(&self) -> &[u8] {
+        &self.first
+    }
+
+    /// Resuming past the source's start, takes `head` (its first bytes, checked
+    /// when it was opened) as [`LineReader::first_bytes`], which it will not read.
+    pub fn seed_first(&mut self, head: &[u8]) {
+        if self.base > 0 && self.end == 0 {
+            self.first.clear();
+            self.first
+                .extend_from_slice(&head[..head.len().min(HEAD_LEN)]);
+        }
     }
 
     /// Reading from offset 0, fails with [`ReadError::Rewritten`] unless the bytes read
@@ -361,6 +384,7 @@ impl<R> LineReader<R> {
         self.base = offset;
         self.bom_pending = offset == 0;
         self.head.clear();
+        self.first.clear();
         self.long.active = false;
         self.shrink();
     }
@@ -505,6 +529,12 @@ impl<R: Source> LineReader<R> {
                 self.head.clear();
             }
         }
+        let to = self.base as usize + self.end;
+        if self.first.len() < HEAD_LEN && to - n == self.first.len() {
+            let upto = to.min(HEAD_LEN) - self.base as usize;
+            let from = self.end - n;
+            self.first.extend_from_slice(&self.buf[from..upto]);
+        }
         if self.bom_pending && (self.end >= BOM.len() || n == 0) {
             self.bom_pending = false;
             if self.buf[..self.end].starts_with(BOM) {
@@ -575,6 +605,45 @@ mod tests {
         // The buffer grew to 128 KiB, but no read asked for more than the
         // resting size, though 300 KB more were there to be read.
         assert_eq!(r.get_mut().largest_ask, 4096);
+    }
+
+    /// The source's first bytes are kept as read, in any pieces, up to HEAD_LEN; not when
+    /// reading began past its start; and afresh after a restart.
+    #[test]
+    fn first_bytes_are_the_sources_start_as_read() {
+        let data: Vec<u8> = (0..40)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        for chunk in [1, 3, 7, 64, 1000] {
+            let mut r = LineReader::new(Trickle { data: &data, chunk }, 0, 256, 1 << 20);
+            assert!(r.first_bytes().is_empty());
+            assert!(matches!(r.next_line(Framing::Follow), Ok(Some(_))));
+            let seen = r.first_bytes().len();
+            assert_eq!(r.first_bytes(), &data[..seen], "chunk {chunk}");
+            while let Ok(Some(_)) = r.next_line(Framing::Follow) {}
+            assert_eq!(r.first_bytes(), &data[..HEAD_LEN], "chunk {chunk}");
+        }
+        let from = 3 * 8; // past the first three lines, {"n":0} to {"n":2}
+        let mut r = LineReader::new(
+            Trickle {
+                data: &data[from..],
+                chunk: 5,
+            },
+            from as u64,
+            256,
+            1 << 20,
+        );
+        while let Ok(Some(_)) = r.next_line(Framing::Follow) {}
+        assert!(r.first_bytes().is_empty());
+        r.restart(
+            Trickle {
+                data: b"{}\n",
+                chunk: 2,
+            },
+            0,
+        );
+        assert!(matches!(r.next_line(Framing::Follow), Ok(Some(_))));
+        assert_eq!(r.first_bytes(), b"{}\n");
     }
 
     #[test]

@@ -369,13 +369,7 @@ impl Unresolved {
         };
         let name = canonical(&path);
         let last = db::last_source(conn, &name)?;
-        let mut opened = Opened {
-            input: Input::File(file),
-            row: SourceRow::default(),
-            remaining: None,
-            restarted: None,
-            rotated: false,
-        };
+        let mut opened = Opened::of_file(file);
         let Input::File(file) = &opened.input else {
             unreachable!()
         };
@@ -409,6 +403,17 @@ impl Unresolved {
 }
 
 impl Opened {
+    /// A file not positioned yet (`row` is set by [`Unresolved::resolve`]).
+    fn of_file(file: File) -> Opened {
+        Opened {
+            input: Input::File(file),
+            row: SourceRow::default(),
+            remaining: None,
+            restarted: None,
+            rotated: false,
+        }
+    }
+
     /// Continues source `last` in the file at `path` if it is the same file;
     /// else in the file the path named before, if a rotation left it in the
     /// same folder; else starts the file at `path` over as a new source.
@@ -417,12 +422,19 @@ impl Opened {
         path: &Path,
         meta: &std::fs::Metadata,
         head: Vec<u8>,
-        last: SourceRow,
+        mut last: SourceRow,
     ) -> Result<()> {
         let Input::File(file) = &self.input else {
             unreachable!()
         };
         let Some(why) = mismatch(file, meta.len(), &head, &last)? else {
+            if head.len() > last.head.len() {
+                // Recorded while the file was shorter than its fingerprint (an
+                // earlier release stored the first bytes seen then, none for a
+                // file just cut): the same file, checked above, completes it, and
+                // the next commit stores it.
+                last.head = head;
+            }
             self.row = last;
             return Ok(());
         };
@@ -449,6 +461,10 @@ impl Opened {
             "{} {why}{lost}; ingesting it as a new source from offset 0",
             path.display()
         ));
+        // The first bytes again, now: `head` may have been read before the file
+        // was cut (found above by its tail), and a new source recorded with the
+        // old content's head would take that content's copy for its own.
+        let head = read_at(file, 0, HEAD_LEN)?;
         self.row = new_source(canonical(path), Some(meta), head, 0);
         Ok(())
     }
@@ -692,4 +708,42 @@ pub fn canonical(path: &Path) -> String {
         .unwrap_or_else(|_| PathBuf::from(path))
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file cut between the read of its first bytes and the check of its tail (a
+    /// copy-truncate at that instant) starts over as a new source whose fingerprint is what
+    /// the file holds now, not the first bytes read before the cut: with those, the new
+    /// source took the old content's copy for its own and ingested it again (found by the
+    /// kill -9 campaign).
+    #[test]
+    fn a_file_cut_while_it_is_checked_starts_over_with_its_head_as_it_is_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.jsonl");
+        let old =
+            "{\"event\":\"old\",\"line\":\"a line of the content the file held before the cut\"}\n";
+        let new = "{\"event\":\"new\"}\n";
+        std::fs::write(&path, new).expect("write");
+        let last = SourceRow {
+            id: 1,
+            path: canonical(&path),
+            file: None,
+            head: old.as_bytes()[..HEAD_LEN].to_vec(),
+            offset: old.len() as u64,
+            tail: old.as_bytes()[old.len() - 8..].to_vec(),
+        };
+        let (file, meta, _) = open_file(&path).expect("open");
+        let mut opened = Opened::of_file(file);
+        // The first bytes as they were read before the cut.
+        let stale_head = last.head.clone();
+        opened
+            .continue_from(&path, &meta, stale_head, last)
+            .expect("continue_from");
+        assert_eq!(opened.row.offset, 0);
+        assert_eq!(opened.row.head, new.as_bytes());
+        assert!(!opened.rotated);
+    }
 }

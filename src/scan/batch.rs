@@ -102,6 +102,9 @@ pub struct Batch {
     pub end_offset: u64,
     /// Source bytes just before `end_offset` (the resume fingerprint).
     pub tail: Vec<u8>,
+    /// The source's first bytes as its reader saw them, if it read from the source's start
+    /// (`LineReader::first_bytes`): they complete the stored fingerprint.
+    pub head: Vec<u8>,
 }
 
 impl Batch {
